@@ -1,0 +1,1 @@
+"""Bundled configuration files (installed as the package wildpy.defaults)."""

@@ -1,0 +1,254 @@
+"""REST routes for addresses (WildDuck reference 5.3): user, forwarded, resolve, listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import Field
+
+from .auth import permit, permit_listing
+from .context import runtime
+from .responses import ok
+from .validation import Bool, ObjectIdStr, PageParams, Params, read_params
+
+routes = web.RouteTableDef()
+
+Metadata = dict[str, Any] | str | None
+
+
+class AddressFields(Params):
+    name: str | None = Field(None, max_length=128)
+    tags: list[str] | str | None = None
+    metaData: Metadata = None
+    internalData: Metadata = None
+
+
+class CreateUserAddress(AddressFields):
+    user: ObjectIdStr
+    address: str = Field(min_length=3, max_length=255)
+    main: Bool = None
+    allowWildcard: Bool = None
+
+
+class UserAddressPath(Params):
+    user: ObjectIdStr
+    address: str = Field(min_length=1, max_length=255)
+
+
+class UserAddressQuery(Params):
+    user: ObjectIdStr
+    metaData: Bool = None
+    internalData: Bool = None
+
+
+class UpdateUserAddress(AddressFields):
+    user: ObjectIdStr
+    id: ObjectIdStr
+    address: str | None = Field(None, max_length=255)
+    main: Bool = None
+
+
+class Autoreply(Params):
+    status: Bool = None
+    start: str | None = Field(None, max_length=64)
+    end: str | None = Field(None, max_length=64)
+    name: str | None = Field(None, max_length=128)
+    subject: str | None = Field(None, max_length=2048)
+    text: str | None = Field(None, max_length=128 * 1024)
+    html: str | None = Field(None, max_length=128 * 1024)
+
+
+class CreateForwarded(AddressFields):
+    address: str = Field(min_length=3, max_length=255)
+    targets: list[str] | None = Field(None, max_length=1000)
+    forwards: int | None = Field(None, ge=0)
+    allowWildcard: Bool = None
+    autoreply: Autoreply | None = None
+
+
+class UpdateForwarded(AddressFields):
+    id: ObjectIdStr
+    address: str | None = Field(None, max_length=255)
+    targets: list[str] | None = Field(None, max_length=1000)
+    forwards: int | None = Field(None, ge=0)
+    autoreply: Autoreply | None = None
+    forwardedDisabled: Bool = None
+
+
+class ForwardedPath(Params):
+    address: ObjectIdStr
+
+
+class ResolveAddress(Params):
+    address: str = Field(min_length=1, max_length=255)
+    allowWildcard: Bool = None
+
+
+class ListAddresses(PageParams):
+    query: str | None = Field(None, max_length=255)
+    forward: str | None = Field(None, max_length=255)
+    tags: str | None = Field(None, max_length=1024)
+    requiredTags: str | None = Field(None, max_length=1024)
+    metaData: Bool = None
+    internalData: Bool = None
+
+
+class RenameDomain(Params):
+    oldDomain: str = Field(min_length=1, max_length=255)
+    newDomain: str = Field(min_length=1, max_length=255)
+
+
+class Register(Params):
+    user: ObjectIdStr
+    query: str = Field(min_length=1, max_length=255)
+    limit: int = Field(20, ge=1, le=250)
+
+
+def _fields(params: Params, *exclude: str) -> dict[str, Any]:
+    return params.model_dump(exclude_none=True, exclude={"sess", "ip", *exclude})
+
+
+# ---------------------------------------------------------------------------------- listing
+
+
+@routes.get("/addresses")
+async def list_addresses(request: web.Request) -> web.Response:
+    params = await read_params(request, ListAddresses, body=False)
+    permission, only_user = permit_listing(request, "addresslisting")
+    page, rows = await runtime(request).addresses.list_all(
+        query=params.query,
+        forward=params.forward,
+        tags=params.tags,
+        required_tags=params.requiredTags,
+        only_user=only_user,
+        meta=bool(params.metaData),
+        internal=bool(params.internalData),
+        limit=params.limit,
+        next_cursor=params.next,
+        previous_cursor=params.previous,
+        page=params.page,
+    )
+    return ok(
+        query=params.query or "",
+        total=page.total,
+        page=page.page,
+        previousCursor=page.previous_cursor,
+        nextCursor=page.next_cursor,
+        results=[permission.filter(row) for row in rows],
+    )
+
+
+@routes.get("/addresses/resolve/{address}")
+async def resolve_address(request: web.Request) -> web.Response:
+    params = await read_params(request, ResolveAddress, body=False)
+    permit(request, "read", "addresses")
+    found = await runtime(request).addresses.resolve(
+        params.address, allow_wildcard=bool(params.allowWildcard)
+    )
+    return ok(**found)
+
+
+@routes.put("/addresses/renameDomain")
+async def rename_domain(request: web.Request) -> web.Response:
+    params = await read_params(request, RenameDomain)
+    permit(request, "update", "addresses")
+    return ok(**await runtime(request).addresses.rename_domain(params.oldDomain, params.newDomain))
+
+
+# ---------------------------------------------------------------------------------- forwarded
+
+
+@routes.post("/addresses/forwarded")
+async def create_forwarded(request: web.Request) -> web.Response:
+    params = await read_params(request, CreateForwarded)
+    permission = permit(request, "create", "addresses")
+    return ok(
+        id=await runtime(request).addresses.create_forwarded(permission.filter(_fields(params)))
+    )
+
+
+@routes.get("/addresses/forwarded/{address}")
+async def get_forwarded(request: web.Request) -> web.Response:
+    params = await read_params(request, ForwardedPath, body=False)
+    permission = permit(request, "read", "addresses")
+    return ok(**permission.filter(await runtime(request).addresses.get_forwarded(params.address)))
+
+
+@routes.put("/addresses/forwarded/{id}")
+async def update_forwarded(request: web.Request) -> web.Response:
+    params = await read_params(request, UpdateForwarded)
+    permission = permit(request, "update", "addresses")
+    await runtime(request).addresses.update_forwarded(
+        params.id, permission.filter(_fields(params, "id"))
+    )
+    return ok()
+
+
+@routes.delete("/addresses/forwarded/{address}")
+async def delete_forwarded(request: web.Request) -> web.Response:
+    params = await read_params(request, ForwardedPath)
+    permit(request, "delete", "addresses")
+    await runtime(request).addresses.delete_forwarded(params.address)
+    return ok()
+
+
+# ---------------------------------------------------------------------------------- user addresses
+
+
+@routes.post("/users/{user}/addresses")
+async def create_user_address(request: web.Request) -> web.Response:
+    params = await read_params(request, CreateUserAddress)
+    permission = permit(request, "create", "addresses", owner=params.user)
+    address_id = await runtime(request).addresses.create_user_address(
+        params.user, permission.filter(_fields(params, "user"))
+    )
+    return ok(id=address_id)
+
+
+@routes.get("/users/{user}/addresses")
+async def list_user_addresses(request: web.Request) -> web.Response:
+    params = await read_params(request, UserAddressQuery, body=False)
+    permission = permit(request, "read", "addresses", owner=params.user)
+    rows = await runtime(request).addresses.list_user_addresses(
+        params.user,
+        meta=bool(params.metaData),
+        internal=bool(params.internalData) and permission.allows_attribute("internalData"),
+    )
+    return ok(results=rows)
+
+
+@routes.get("/users/{user}/addressregister")
+async def address_register(request: web.Request) -> web.Response:
+    params = await read_params(request, Register, body=False)
+    permit(request, "read", "addresses", owner=params.user)
+    rows = await runtime(request).addresses.register(params.user, params.query, params.limit)
+    return ok(results=rows)
+
+
+@routes.get("/users/{user}/addresses/{address}")
+async def get_user_address(request: web.Request) -> web.Response:
+    params = await read_params(request, UserAddressPath, body=False)
+    permission = permit(request, "read", "addresses", owner=params.user)
+    found = await runtime(request).addresses.get_user_address(
+        params.user, params.address, internal=permission.allows_attribute("internalData")
+    )
+    return ok(**found)
+
+
+@routes.put("/users/{user}/addresses/{id}")
+async def update_user_address(request: web.Request) -> web.Response:
+    params = await read_params(request, UpdateUserAddress)
+    permission = permit(request, "update", "addresses", owner=params.user)
+    await runtime(request).addresses.update_user_address(
+        params.user, params.id, permission.filter(_fields(params, "user", "id"))
+    )
+    return ok()
+
+
+@routes.delete("/users/{user}/addresses/{address}")
+async def delete_user_address(request: web.Request) -> web.Response:
+    params = await read_params(request, UserAddressPath)
+    permit(request, "delete", "addresses", owner=params.user)
+    await runtime(request).addresses.delete_user_address(params.user, params.address)
+    return ok()

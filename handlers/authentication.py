@@ -1,0 +1,64 @@
+"""REST routes for authentication (WildDuck reference 5.2): preauth, authenticate, tokens."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from wildpy.errors import InputValidationError, MissingPrivileges
+
+from .auth import permit
+from .context import auth, runtime
+from .responses import ok
+from .validation import Bool, Params, read_params
+
+routes = web.RouteTableDef()
+
+Scope = Literal["master", "imap", "pop3", "smtp"]
+
+
+class Preauth(Params):
+    username: str = Field(min_length=1, max_length=255)
+    scope: Scope = "master"
+
+
+class Authenticate(Preauth):
+    password: str = Field(min_length=1, max_length=256)
+    protocol: str = Field("API", max_length=100)
+    appId: str | None = Field(None, max_length=256)
+    token: Bool = None
+
+
+@routes.post("/preauth")
+async def preauth(request: web.Request) -> web.Response:
+    params = await read_params(request, Preauth)
+    permit(request, "create", "authentication")
+    return ok(**await runtime(request).auth.preauth(params.username, params.scope))
+
+
+@routes.post("/authenticate")
+async def authenticate(request: web.Request) -> web.Response:
+    params = await read_params(request, Authenticate)
+    permission = permit(request, "create", "authentication")
+    if params.token:
+        if not permission.allows_attribute("token"):
+            raise MissingPrivileges("This role can not request tokens")
+        if params.scope != "master":
+            message = "Tokens can only be issued for the master scope"
+            raise InputValidationError(message, details={"token": message})
+    service = runtime(request).auth
+    result = await service.authenticate(params.username, params.password, params.scope)
+    body = service.response(result)
+    if params.token:
+        body["token"] = await service.issue_token(result)
+    return ok(**body)
+
+
+@routes.delete("/authenticate")
+async def invalidate_token(request: web.Request) -> web.Response:
+    caller = auth(request)
+    if caller.token_hash is not None:
+        await runtime(request).tokens.revoke(caller.token_hash)
+    return ok()

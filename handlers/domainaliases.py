@@ -1,0 +1,80 @@
+"""REST routes for domain aliases (WildDuck reference 5.4)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import Field
+
+from .auth import permit
+from .context import runtime
+from .responses import ok
+from .validation import ObjectIdStr, PageParams, Params, read_params
+
+routes = web.RouteTableDef()
+
+
+class ListAliases(PageParams):
+    query: str | None = Field(None, max_length=255)
+
+
+class CreateAlias(Params):
+    alias: str = Field(min_length=1, max_length=255)
+    domain: str = Field(min_length=1, max_length=255)
+
+
+class AliasPath(Params):
+    alias: ObjectIdStr
+
+
+class ResolveAlias(Params):
+    alias: str = Field(min_length=1, max_length=255)
+
+
+@routes.get("/domainaliases")
+async def list_aliases(request: web.Request) -> web.Response:
+    params = await read_params(request, ListAliases, body=False)
+    permit(request, "read", "domainaliases")
+    page, rows = await runtime(request).addresses.list_aliases(
+        query=params.query,
+        limit=params.limit,
+        next_cursor=params.next,
+        previous_cursor=params.previous,
+        page=params.page,
+    )
+    return ok(
+        query=params.query or "",
+        total=page.total,
+        page=page.page,
+        previousCursor=page.previous_cursor,
+        nextCursor=page.next_cursor,
+        results=rows,
+    )
+
+
+@routes.post("/domainaliases")
+async def create_alias(request: web.Request) -> web.Response:
+    params = await read_params(request, CreateAlias)
+    permit(request, "create", "domainaliases")
+    return ok(id=await runtime(request).addresses.create_alias(params.alias, params.domain))
+
+
+@routes.get("/domainaliases/resolve/{alias}")
+async def resolve_alias(request: web.Request) -> web.Response:
+    params = await read_params(request, ResolveAlias, body=False)
+    permit(request, "read", "domainaliases")
+    return ok(id=await runtime(request).addresses.resolve_alias(params.alias))
+
+
+@routes.get("/domainaliases/{alias}")
+async def get_alias(request: web.Request) -> web.Response:
+    params = await read_params(request, AliasPath, body=False)
+    permit(request, "read", "domainaliases")
+    return ok(**await runtime(request).addresses.get_alias(params.alias))
+
+
+@routes.delete("/domainaliases/{alias}")
+async def delete_alias(request: web.Request) -> web.Response:
+    params = await read_params(request, AliasPath)
+    permit(request, "delete", "domainaliases")
+    await runtime(request).addresses.delete_alias(params.alias)
+    return ok()

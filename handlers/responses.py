@@ -1,0 +1,47 @@
+"""JSON responses in WildDuck's shape: pretty-printed, `success` first, a trailing newline."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # WildDuck answers toISOString(): milliseconds and a Z
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, indent=2, ensure_ascii=False, default=_default) + "\n"
+
+
+def json_response(
+    body: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    payload: dict[str, Any] = {"success": status < 400}
+    if body:
+        payload.update(body)
+    return web.Response(
+        text=dumps(payload),
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def ok(**fields: Any) -> web.Response:
+    """A 200 `{"success": true, ...fields}` answer."""
+    return json_response(fields)

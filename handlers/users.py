@@ -1,0 +1,221 @@
+"""REST routes for users (WildDuck reference 5.1): parse, authorise, one service call, answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from .auth import permit, permit_listing
+from .context import auth, runtime
+from .responses import ok
+from .validation import Bool, ObjectIdStr, PageParams, Params, read_params
+
+routes = web.RouteTableDef()
+
+LimitInt = Field(None, ge=0, le=2**53)
+Text256 = Field(None, max_length=256)
+
+
+class UserFields(Params):
+    """Fields shared by create and update."""
+
+    password: str | Literal[False] | None = Field(None, max_length=256)
+    hashedPassword: Bool = None
+    allowUnsafe: Bool = None
+    language: str | None = Field(None, max_length=20)
+    retention: int | None = LimitInt
+    name: str | None = Text256
+    targets: list[str] | None = Field(None, max_length=1000)
+    spamLevel: int | None = Field(None, ge=0, le=100)
+    quota: int | None = LimitInt
+    recipients: int | None = LimitInt
+    forwards: int | None = LimitInt
+    filters: int | None = LimitInt
+    imapMaxUpload: int | None = LimitInt
+    imapMaxDownload: int | None = LimitInt
+    pop3MaxDownload: int | None = LimitInt
+    pop3MaxMessages: int | None = LimitInt
+    imapMaxConnections: int | None = LimitInt
+    receivedMax: int | None = LimitInt
+    fromWhitelist: list[str] | None = Field(None, max_length=1000)
+    tags: list[str] | str | None = None
+    uploadSentMessages: Bool = None
+    disabledScopes: list[Literal["imap", "pop3", "smtp"]] | None = None
+    metaData: dict[str, Any] | str | None = None
+    internalData: dict[str, Any] | str | None = None
+    pubKey: str | None = Field(None, max_length=65536)
+    encryptMessages: Bool = None
+    encryptForwarded: Bool = None
+    featureFlags: dict[str, bool] | None = None
+    disabled: Bool = None
+    suspended: Bool = None
+
+
+class MailboxNames(Params):
+    sent: str | None = Field(None, max_length=512)
+    trash: str | None = Field(None, max_length=512)
+    junk: str | None = Field(None, max_length=512)
+    drafts: str | None = Field(None, max_length=512)
+
+
+class CreateUser(UserFields):
+    username: str = Field(min_length=1, max_length=128)
+    password: str | Literal[False] = Field(max_length=256)
+    address: str | None = Field(None, max_length=255)
+    emptyAddress: Bool = None
+    requirePasswordChange: Bool = None
+    addTagsToAddress: Bool = None
+    mailboxes: MailboxNames | None = None
+
+
+class UpdateUser(UserFields):
+    user: ObjectIdStr
+    existingPassword: str | None = Field(None, min_length=1, max_length=256)
+    disable2fa: Bool = None
+
+
+class UserPath(Params):
+    user: ObjectIdStr
+
+
+class ListUsers(PageParams):
+    query: str | None = Field(None, max_length=255)
+    forward: str | None = Field(None, max_length=255)
+    tags: str | None = Field(None, max_length=1024)
+    requiredTags: str | None = Field(None, max_length=1024)
+    metaData: Bool = None
+    internalData: Bool = None
+
+
+class ResolveUser(Params):
+    username: str = Field(min_length=1, max_length=255)
+
+
+class DeleteUser(Params):
+    user: ObjectIdStr
+    deleteAfter: datetime | Literal[False, ""] | None = None
+
+
+class Logout(Params):
+    user: ObjectIdStr
+    reason: str | None = Field(None, max_length=128)
+
+
+class ResetPassword(Params):
+    user: ObjectIdStr
+    validAfter: datetime | Literal[False, ""] | None = None
+
+
+def _fields(params: Params, *exclude: str) -> dict[str, Any]:
+    return params.model_dump(exclude_none=True, exclude={"sess", "ip", *exclude})
+
+
+@routes.get("/users")
+async def list_users(request: web.Request) -> web.Response:
+    params = await read_params(request, ListUsers, body=False)
+    permission, only_user = permit_listing(request, "userlisting")
+    result = await runtime(request).users.list(
+        query=params.query,
+        forward=params.forward,
+        tags=params.tags,
+        required_tags=params.requiredTags,
+        only_user=only_user,
+        include_meta=bool(params.metaData),
+        include_internal=bool(params.internalData),
+        limit=params.limit,
+        next_cursor=params.next,
+        previous_cursor=params.previous,
+        page=params.page,
+    )
+    return ok(
+        query=params.query or "",
+        total=result.page.total,
+        page=result.page.page,
+        previousCursor=result.page.previous_cursor,
+        nextCursor=result.page.next_cursor,
+        results=[permission.filter(row) for row in result.results],
+    )
+
+
+@routes.post("/users")
+async def create_user(request: web.Request) -> web.Response:
+    params = await read_params(request, CreateUser)
+    permission = permit(request, "create", "users")
+    user_id = await runtime(request).users.create(permission.filter(_fields(params)))
+    return ok(id=user_id)
+
+
+@routes.get("/users/resolve/{username}")
+async def resolve_user(request: web.Request) -> web.Response:
+    params = await read_params(request, ResolveUser, body=False)
+    permit(request, "read", "users")
+    return ok(id=await runtime(request).users.resolve(params.username))
+
+
+@routes.get("/users/{user}")
+async def get_user(request: web.Request) -> web.Response:
+    params = await read_params(request, UserPath, body=False)
+    permission = permit(request, "read", "users", owner=params.user)
+    user = await runtime(request).users.get(params.user, known=auth(request).user_document)
+    return ok(**permission.filter(user))
+
+
+@routes.put("/users/{user}")
+async def update_user(request: web.Request) -> web.Response:
+    params = await read_params(request, UpdateUser)
+    permission = permit(request, "update", "users", owner=params.user)
+    caller = auth(request)
+    await runtime(request).users.update(
+        params.user,
+        permission.filter(_fields(params, "user")),
+        via_token=caller.token_hash if caller.user == params.user else None,
+    )
+    return ok()
+
+
+@routes.delete("/users/{user}")
+async def delete_user(request: web.Request) -> web.Response:
+    params = await read_params(request, DeleteUser)
+    permit(request, "delete", "users")
+    delete_after = params.deleteAfter if isinstance(params.deleteAfter, datetime) else None
+    return ok(**await runtime(request).users.delete(params.user, delete_after))
+
+
+@routes.put("/users/{user}/logout")
+async def logout_user(request: web.Request) -> web.Response:
+    params = await read_params(request, Logout)
+    permit(request, "read", "users", owner=params.user)
+    await runtime(request).users.load(params.user, {"_id": 1})
+    return ok()
+
+
+@routes.post("/users/{user}/quota/reset")
+async def recalculate_quota(request: web.Request) -> web.Response:
+    params = await read_params(request, UserPath)
+    permit(request, "update", "users", owner=params.user)
+    return ok(**await runtime(request).users.recalculate_quota(params.user))
+
+
+@routes.post("/users/{user}/password/reset")
+async def reset_password(request: web.Request) -> web.Response:
+    params = await read_params(request, ResetPassword)
+    permit(request, "update", "users")
+    valid_after = params.validAfter if isinstance(params.validAfter, datetime) else None
+    return ok(**await runtime(request).users.reset_password(params.user, valid_after))
+
+
+@routes.get("/users/{user}/restore")
+async def restore_info(request: web.Request) -> web.Response:
+    params = await read_params(request, UserPath, body=False)
+    permit(request, "read", "users", owner=params.user)
+    return ok(**await runtime(request).users.restore_info(params.user))
+
+
+@routes.post("/users/{user}/restore")
+async def restore_user(request: web.Request) -> web.Response:
+    params = await read_params(request, UserPath)
+    permit(request, "update", "users", owner=params.user)
+    return ok(**await runtime(request).users.restore(params.user))

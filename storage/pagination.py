@@ -1,0 +1,114 @@
+"""Cursor pagination over (field, _id), as WildDuck's lists page.
+
+A cursor is opaque to clients: base64url of a small JSON array `[value, id]` (datetimes as
+`{"$date": ms}`), which satisfies WildDuck's validator (`[A-Za-z0-9_-]`, at most 1024 characters).
+Each page costs two round trips: one count, one bounded find.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from wildpy.errors import InputValidationError
+
+Document = dict[str, Any]
+
+
+@dataclass
+class Page:
+    results: list[Document]
+    total: int
+    page: int
+    next_cursor: str | bool
+    previous_cursor: str | bool
+
+
+def encode_cursor(value: Any, ident: str) -> str:
+    if isinstance(value, datetime):
+        value = {"$date": int(value.timestamp() * 1000)}
+    raw = json.dumps([value, ident], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, name: str) -> tuple[Any, str]:
+    invalid = InputValidationError(
+        f'"{name}" contains an invalid value', details={name: f'"{name}" contains an invalid value'}
+    )
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, ident = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError):
+        raise invalid from None
+    if not isinstance(ident, str):
+        raise invalid
+    if isinstance(value, dict) and set(value) == {"$date"} and isinstance(value["$date"], int):
+        value = datetime.fromtimestamp(value["$date"] / 1000, tz=UTC)
+    elif isinstance(value, (dict, list)):
+        raise invalid
+    return value, ident
+
+
+async def paginate(
+    collection: AsyncCollection[Document],
+    query: Document,
+    *,
+    field: str = "_id",
+    ascending: bool = True,
+    limit: int = 20,
+    next_cursor: str | None = None,
+    previous_cursor: str | None = None,
+    page: int = 1,
+    projection: Document | None = None,
+) -> Page:
+    """One page of `query`, sorted by (field, _id); `next` beats `previous` (as in WildDuck)."""
+    backwards = False
+    bound: tuple[Any, str] | None = None
+    if next_cursor:
+        bound = decode_cursor(next_cursor, "next")
+    elif previous_cursor and page > 1:
+        bound = decode_cursor(previous_cursor, "previous")
+        backwards = True
+
+    # walking backwards is walking forwards in the opposite order, then flipping the page
+    forward = ascending != backwards
+    direction = 1 if forward else -1
+    filters = [query]
+    if bound is not None:
+        value, ident = bound
+        op = "$gt" if forward else "$lt"
+        if field == "_id":
+            filters.append({"_id": {op: ident}})
+        else:
+            filters.append({"$or": [{field: {op: value}}, {field: value, "_id": {op: ident}}]})
+    combined = filters[0] if len(filters) == 1 else {"$and": filters}
+
+    total = await collection.count_documents(query)
+    sort = [("_id", direction)] if field == "_id" else [(field, direction), ("_id", direction)]
+    cursor = collection.find(combined, projection, sort=sort, limit=limit + 1)
+    rows = await cursor.to_list(length=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+
+    def cursor_of(row: Document) -> str:
+        return encode_cursor(row.get(field) if field != "_id" else row["_id"], row["_id"])
+
+    has_next = more or backwards
+    has_previous = bool(rows) and (bound is not None) and (not backwards or more)
+    if not rows:
+        return Page([], total, 1, False, False)
+    return Page(
+        results=rows,
+        total=total,
+        page=page if has_previous else 1,
+        next_cursor=cursor_of(rows[-1]) if has_next else False,
+        previous_cursor=cursor_of(rows[0]) if has_previous else False,
+    )

@@ -1,0 +1,1 @@
+"""wildpy package."""

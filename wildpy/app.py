@@ -1,0 +1,46 @@
+"""`create_app(config)`: the aiohttp application, with the runtime started in its cleanup context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from wildpy.config import Config
+from wildpy.handlers import addresses, authentication, domainaliases, meta, users
+from wildpy.handlers.auth import auth_middleware
+from wildpy.handlers.context import CONFIG, RUNTIME
+from wildpy.handlers.middleware import error_middleware, request_id_middleware
+from wildpy.runtime import Runtime, open_runtime
+
+ROUTE_TABLES = (
+    meta.routes,
+    users.routes,
+    authentication.routes,
+    addresses.routes,
+    domainaliases.routes,
+)
+
+
+def create_app(config: Config, *, runtime: Runtime | None = None) -> web.Application:
+    """The REST API. With `runtime` given, the caller owns its lifecycle (CLI, tests, benches)."""
+    app = web.Application(
+        # order matters: the request id exists before any error is rendered, and errors raised
+        # by the auth middleware are rendered by the error middleware
+        middlewares=[request_id_middleware, error_middleware, auth_middleware],
+        client_max_size=config.api.max_body_size,
+    )
+    app[CONFIG] = config
+    for table in ROUTE_TABLES:
+        app.router.add_routes(table)
+    if runtime is not None:
+        app[RUNTIME] = runtime
+    else:
+        app.cleanup_ctx.append(_runtime_context)
+    return app
+
+
+async def _runtime_context(app: web.Application) -> AsyncIterator[None]:
+    async with open_runtime(app[CONFIG]) as runtime:
+        app[RUNTIME] = runtime
+        yield

@@ -1,0 +1,1 @@
+"""wildpy/cli package."""

@@ -1,0 +1,181 @@
+"""Configuration: bundled defaults, an optional TOML file merged over them, then environment.
+
+The result is a validated, typed `Config`. Any problem (unknown key, wrong type, bad value) raises
+`ConfigError` whose message is one line naming the key, which `wildpy serve` prints before exiting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "WILDPY_"
+
+
+class ConfigError(Exception):
+    """A configuration problem, described in one line that names the key."""
+
+
+class _Section(BaseModel):
+    # camelCase keys in TOML (WildDuck's spelling), snake_case attributes in Python
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    access_token: str = Field("", alias="accessToken")
+    max_body_size: int = Field(32 * 1024 * 1024, alias="maxBodySize", ge=1024)
+    debug: bool = False
+    token_ttl: int = Field(1209600, alias="tokenTTL", ge=60)
+    token_lifetime: int = Field(15552000, alias="tokenLifetime", ge=60)
+    roles: str = ""
+
+
+class DbsConfig(_Section):
+    mongo: str = ""
+    database: str = Field("wildpy", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    redis: str = ""
+
+    @field_validator("mongo")
+    @classmethod
+    def _mongo_uri(cls, value: str) -> str:
+        if value and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must be empty or a mongodb:// URI")
+        return value
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_uri(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be empty or a redis:// URI")
+        return value
+
+
+class StorageConfig(_Section):
+    data_dir: str = Field("./wildpy-data", alias="dataDir", min_length=1)
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(_Section):
+    email_domain: str = Field("", alias="emailDomain")
+    api: ApiConfig = ApiConfig()
+    dbs: DbsConfig = DbsConfig()
+    storage: StorageConfig = StorageConfig()
+    log: LogConfig = LogConfig()
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.storage.data_dir).expanduser().resolve()
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
+        """A copy with nested overrides merged in (tests use this)."""
+        return _validate(_merge(self.model_dump(by_alias=True), overrides))
+
+
+def default_document() -> dict[str, Any]:
+    """The bundled config/default.toml, parsed."""
+    text = resources.files("wildpy.defaults").joinpath("default.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Defaults, then the file at `path` (if any), then WILDPY_* environment variables."""
+    document = default_document()
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                document = _merge(document, tomllib.load(handle))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    document = _apply_environment(document, os.environ if environ is None else environ)
+    return _validate(document)
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    result = dict(document)
+    for name, raw in environ.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX) :].split("__")
+        if path == [""] or any(not part for part in path):
+            continue
+        result = _set_env_value(result, path, raw, name)
+    return result
+
+
+def _set_env_value(
+    document: dict[str, Any], path: list[str], raw: str, variable: str
+) -> dict[str, Any]:
+    if path[0].upper().startswith("TEST_"):
+        return document  # WILDPY_TEST_* belongs to the test suite, not to the server
+    node: dict[str, Any] = document
+    for depth, part in enumerate(path):
+        key = _match_key(node, part)
+        if key is None:
+            dotted = ".".join(path[: depth + 1]).lower()
+            raise ConfigError(f"{variable}: unknown configuration key {dotted}")
+        if depth == len(path) - 1:
+            node[key] = _coerce(raw, node[key], variable)
+        else:
+            if not isinstance(node[key], dict):
+                raise ConfigError(f"{variable}: {key} is not a section")
+            node[key] = dict(node[key])
+            node = node[key]
+    return document
+
+
+def _match_key(node: Mapping[str, Any], part: str) -> str | None:
+    wanted = part.lower()
+    return next((key for key in node if key.lower() == wanted), None)
+
+
+def _coerce(raw: str, current: Any, variable: str) -> Any:
+    # environment values are strings: read them as the type the default has
+    if isinstance(current, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{variable}: expected true or false, got {raw!r}")
+    if isinstance(current, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{variable}: expected a whole number, got {raw!r}") from None
+    return raw
+
+
+def _validate(document: Mapping[str, Any]) -> Config:
+    try:
+        return Config.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f"config: unknown configuration key {key}") from None
+        raise ConfigError(f"config: {key}: {first['msg']}") from None

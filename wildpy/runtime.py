@@ -1,0 +1,176 @@
+"""The running system: database (embedded when none is configured), repositories and services.
+
+`open_runtime(config)` is the one place that builds and tears down everything a process needs;
+the REST app, the CLI and (later) the protocol servers all go through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from wildpy.config import Config
+from wildpy.counters import Counters, open_counters
+from wildpy.roles import Roles
+from wildpy.services.addresses import AddressService
+from wildpy.services.auth import AuthService
+from wildpy.services.tokens import TokenService
+from wildpy.services.users import UserService
+from wildpy.storage import accounts
+from wildpy.storage.collection import Collection
+from wildpy.storage.database import Database
+from wildpy.storage.embedded import DataDirInUse, EmbeddedMongo
+
+log = logging.getLogger("wildpy")
+
+JANITOR_INTERVAL = 600.0
+
+
+@dataclass
+class Repositories:
+    users: accounts.Users
+    deleted_users: accounts.DeletedUsers
+    addresses: accounts.Addresses
+    domain_aliases: accounts.DomainAliases
+    tokens: accounts.AccessTokens
+    address_register: accounts.AddressRegister
+    auth_log: accounts.AuthLog
+
+    @classmethod
+    def build(cls, db: Database) -> Repositories:
+        return cls(
+            users=accounts.Users(db),
+            deleted_users=accounts.DeletedUsers(db),
+            addresses=accounts.Addresses(db),
+            domain_aliases=accounts.DomainAliases(db),
+            tokens=accounts.AccessTokens(db),
+            address_register=accounts.AddressRegister(db),
+            auth_log=accounts.AuthLog(db),
+        )
+
+    def all(self) -> list[Collection]:
+        return [value for value in vars(self).values() if isinstance(value, Collection)]
+
+    async def ensure_indexes(self) -> None:
+        for repository in self.all():
+            await repository.ensure_indexes()
+
+
+@dataclass
+class Runtime:
+    config: Config
+    database: Database
+    repositories: Repositories
+    counters: Counters
+    roles: Roles
+    users: UserService
+    addresses: AddressService
+    tokens: TokenService
+    auth: AuthService
+    #: the embedded server, when this process started one
+    embedded: EmbeddedMongo | None = None
+
+
+def build_runtime(config: Config, database: Database, counters: Counters, roles: Roles) -> Runtime:
+    repos = Repositories.build(database)
+    addresses = AddressService(
+        repos.addresses, repos.domain_aliases, repos.users, repos.address_register
+    )
+    users = UserService(
+        database,
+        repos.users,
+        repos.deleted_users,
+        repos.tokens,
+        addresses,
+        counters,
+        email_domain=config.email_domain or _hostname(),
+    )
+    tokens = TokenService(
+        repos.tokens, repos.users, ttl=config.api.token_ttl, lifetime=config.api.token_lifetime
+    )
+    return Runtime(
+        config=config,
+        database=database,
+        repositories=repos,
+        counters=counters,
+        roles=roles,
+        users=users,
+        addresses=addresses,
+        tokens=tokens,
+        auth=AuthService(repos.users, users, tokens, counters),
+    )
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.getfqdn().lower() or "localhost"
+
+
+EMBEDDED_URI_FILE = "embedded.uri"
+
+
+async def _start_embedded(config: Config, attach: bool) -> tuple[str, EmbeddedMongo | None]:
+    """Start the embedded server; or, with `attach`, use the one a running wildpy started."""
+    embedded = EmbeddedMongo(config.data_dir)
+    uri_file = config.data_dir / EMBEDDED_URI_FILE
+    try:
+        uri = await embedded.astart()
+    except DataDirInUse:
+        if not attach or not uri_file.exists():
+            raise
+        # the CLI next to a running server: share its database instead of starting another
+        return uri_file.read_text().strip(), None
+    uri_file.write_text(uri + "\n")
+    log.info("embedded database started on %s (data in %s)", uri, config.data_dir)
+    return uri, embedded
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    config: Config, *, ensure_indexes: bool = True, attach: bool = False, janitor: bool = True
+) -> AsyncIterator[Runtime]:
+    """Start what `config` asks for, yield the runtime, and stop it all again.
+
+    `attach`: when another wildpy process runs the embedded database of the same data directory,
+    use it (the CLI does this); otherwise that is an error.
+    """
+    roles = Roles.load(config.api.roles)
+    embedded: EmbeddedMongo | None = None
+    uri = config.dbs.mongo
+    if not uri:
+        uri, embedded = await _start_embedded(config, attach)
+    database = Database(uri, config.dbs.database)
+    counters = open_counters(config.dbs.redis)
+    runtime = build_runtime(config, database, counters, roles)
+    runtime.embedded = embedded
+    janitor_task: asyncio.Task[None] | None = None
+    try:
+        if ensure_indexes:
+            await runtime.repositories.ensure_indexes()
+        if janitor:
+            janitor_task = asyncio.create_task(_janitor(runtime), name="wildpy-janitor")
+        yield runtime
+    finally:
+        if janitor_task is not None:
+            janitor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await janitor_task
+        await counters.close()
+        await database.close()
+        if embedded is not None:
+            await embedded.astop()
+
+
+async def _janitor(runtime: Runtime) -> None:
+    """Periodic clean-up that TTL indexes would do on MongoDB (storage.md: do not rely on them)."""
+    while True:
+        await asyncio.sleep(JANITOR_INTERVAL)
+        try:
+            await runtime.tokens.purge_expired()
+            await runtime.users.purge_deleted()
+        except Exception:  # a failed round is retried at the next interval
+            log.exception("janitor round failed")

@@ -1,0 +1,117 @@
+"""Access tokens: user tokens from /authenticate and provisioned role tokens from the CLI.
+
+A token is 20 random bytes as 40 hex characters (WildDuck's form). Only its SHA-256 is stored.
+User tokens slide (each use extends them by the TTL, written at most once a minute to spare
+round trips) up to a maximum lifetime, and die when the user's `authVersion` moves past theirs
+(password change, suspension).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wildpy.storage.accounts import AccessTokens, Users
+from wildpy.storage.database import Document, is_id
+
+_TOKEN = re.compile(r"^[0-9a-f]{40}$")
+
+# sliding expiry is rewritten only when it moved by more than this, so most requests only read
+_SLIDE_GRANULARITY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    role: str
+    user: str
+    token_hash: str
+    #: the user's document, when the token belongs to a user
+    user_document: Document | None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TokenService:
+    def __init__(self, tokens: AccessTokens, users: Users, *, ttl: int, lifetime: int) -> None:
+        self._tokens = tokens
+        self._users = users
+        self._ttl = timedelta(seconds=ttl)
+        self._lifetime = timedelta(seconds=lifetime)
+
+    async def create_user_token(self, user_id: str, auth_version: int) -> str:
+        token = secrets.token_hex(20)
+        created = now()
+        await self._tokens.insert(
+            {
+                "_id": hash_token(token),
+                "user": user_id,
+                "role": "user",
+                "created": created,
+                "expires": created + self._ttl,
+                "lifetimeEnd": created + self._lifetime,
+                "authVersion": auth_version,
+            }
+        )
+        return token
+
+    async def provision(self, role: str, user: str, description: str = "") -> str:
+        """A role token that does not expire (for services and operators)."""
+        token = secrets.token_hex(20)
+        document: dict[str, Any] = {
+            "_id": hash_token(token),
+            "user": user,
+            "role": role,
+            "created": now(),
+        }
+        if description:
+            document["description"] = description
+        await self._tokens.insert(document)
+        return token
+
+    async def identify(self, token: str) -> TokenIdentity | None:
+        """Who holds `token`, or None when it is unknown, expired or outdated."""
+        if not _TOKEN.match(token):
+            return None
+        token_hash = hash_token(token)
+        record = await self._tokens.get(token_hash)
+        if record is None:
+            return None
+        moment = now()
+        expires = record.get("expires")
+        if expires is not None and (expires <= moment or record["lifetimeEnd"] <= moment):
+            await self._tokens.delete_one({"_id": token_hash})
+            return None
+        user_document = None
+        if record["role"] == "user" or is_id(record["user"]):
+            user_document = await self._users.get(record["user"])
+            if user_document is None:
+                return None
+            if "authVersion" in record and record["authVersion"] < user_document.get(
+                "authVersion", 1
+            ):
+                return None
+        if expires is not None:
+            slid = min(moment + self._ttl, record["lifetimeEnd"])
+            if slid - expires > _SLIDE_GRANULARITY:
+                await self._tokens.update_one({"_id": token_hash}, {"$set": {"expires": slid}})
+        return TokenIdentity(record["role"], record["user"], token_hash, user_document)
+
+    async def revoke(self, token_hash: str) -> bool:
+        return await self._tokens.delete_one({"_id": token_hash}) > 0
+
+    async def reissue(self, token_hash: str, auth_version: int) -> None:
+        """Keep the token that changed the password valid at the new authVersion."""
+        await self._tokens.update_one({"_id": token_hash}, {"$set": {"authVersion": auth_version}})
+
+    async def purge_expired(self) -> int:
+        return await self._tokens.delete_many({"expires": {"$lt": now()}})

@@ -1,0 +1,472 @@
+"""User accounts: create, read, list, update, delete (deferred, restorable), passwords, quota.
+
+Input arrives as WildDuck's field names (already type-checked by the REST layer); this module
+applies the rules: username and address normalisation, password hashing or imported hashes,
+tags and metadata encoding, NoUpdates when a change changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wildpy import errors, passwords
+from wildpy.addressing import (
+    default_address_for,
+    forward_target,
+    normalize_address,
+    username_view,
+    validate_username,
+)
+from wildpy.counters import Counters
+from wildpy.fields import decode_metadata, encode_metadata, normalize_tags, parse_tag_filter
+from wildpy.storage.accounts import AccessTokens, DeletedUsers, Users
+from wildpy.storage.database import AlreadyExists, Database, Document, new_id
+from wildpy.storage.pagination import Page
+
+from .addresses import AddressService
+from .limits import COUNTER_OF_FIELD, LIMIT_FIELDS, allowed, describe_limits
+
+TEMP_PASSWORD_WINDOW = timedelta(hours=24)
+
+#: plain fields copied as given on create and update
+_PLAIN_FIELDS = (
+    "language",
+    "retention",
+    "spamLevel",
+    "uploadSentMessages",
+    "encryptMessages",
+    "encryptForwarded",
+    "pubKey",
+    "disabledScopes",
+    "fromWhitelist",
+    "featureFlags",
+    "disabled",
+    "suspended",
+    *LIMIT_FIELDS,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class UserPage:
+    page: Page
+    results: list[dict[str, Any]]
+
+
+class UserService:
+    def __init__(
+        self,
+        db: Database,
+        users: Users,
+        deleted_users: DeletedUsers,
+        tokens: AccessTokens,
+        addresses: AddressService,
+        counters: Counters,
+        *,
+        email_domain: str,
+    ) -> None:
+        self._db = db
+        self._users = users
+        self._deleted = deleted_users
+        self._tokens = tokens
+        self._addresses = addresses
+        self._counters = counters
+        self._email_domain = email_domain
+
+    # ------------------------------------------------------------------------------ reading
+
+    async def load(self, user_id: str, projection: Document | None = None) -> Document:
+        user = await self._users.get(user_id, projection)
+        if user is None:
+            raise errors.UserNotFound()
+        return user
+
+    async def get(self, user_id: str, *, known: Document | None = None) -> dict[str, Any]:
+        """GET /users/:id. `known` is the caller's own document when auth already read it."""
+        user = known if known is not None and known["_id"] == user_id else await self.load(user_id)
+        return {
+            "id": user["_id"],
+            "username": user["username"],
+            "name": user.get("name", ""),
+            "address": user.get("address", ""),
+            "language": user.get("language", ""),
+            "retention": user.get("retention") or False,
+            "enabled2fa": user.get("enabled2fa", []),
+            "autoreply": user.get("autoreply", False),
+            "encryptMessages": user.get("encryptMessages", False),
+            "encryptForwarded": user.get("encryptForwarded", False),
+            "pubKey": user.get("pubKey", ""),
+            "spamLevel": user.get("spamLevel", 50),
+            "keyInfo": False,
+            "metaData": decode_metadata(user.get("metaData")),
+            "internalData": decode_metadata(user.get("internalData")),
+            "targets": [target["value"] for target in user.get("targets", [])],
+            "limits": await describe_limits(self._counters, user),
+            "tags": user.get("tags", []),
+            "fromWhitelist": user.get("fromWhitelist", []),
+            "featureFlags": user.get("featureFlags", {}),
+            "disabledScopes": user.get("disabledScopes", []),
+            "hasPasswordSet": bool(user.get("password")),
+            "activated": user.get("activated", True),
+            "disabled": user.get("disabled", False),
+            "suspended": user.get("suspended", False),
+        }
+
+    async def list(
+        self,
+        *,
+        query: str | None = None,
+        forward: str | None = None,
+        tags: str | None = None,
+        required_tags: str | None = None,
+        only_user: str | None = None,
+        include_meta: bool = False,
+        include_internal: bool = False,
+        limit: int = 20,
+        next_cursor: str | None = None,
+        previous_cursor: str | None = None,
+        page: int = 1,
+    ) -> UserPage:
+        conditions: list[Document] = []
+        if only_user is not None:
+            conditions.append({"_id": only_user})
+        if query:
+            pattern = {"$regex": re.escape(query.lower())}
+            conditions.append({"$or": [{"address": pattern}, {"unameview": pattern}]})
+        if forward:
+            pattern = {"$regex": re.escape(forward.lower())}
+            conditions.append({"targets": {"$elemMatch": {"value": pattern}}})
+        if tags:
+            conditions.append({"tagsview": {"$in": parse_tag_filter(tags)}})
+        if required_tags:
+            conditions.append({"tagsview": {"$all": parse_tag_filter(required_tags)}})
+        filters: Document = {"$and": conditions} if len(conditions) > 1 else (conditions or [{}])[0]
+        result = await self._users.page(
+            filters,
+            limit=limit,
+            next_cursor=next_cursor,
+            previous_cursor=previous_cursor,
+            page=page,
+        )
+        rows = [self._listing(user, include_meta, include_internal) for user in result.results]
+        return UserPage(result, rows)
+
+    @staticmethod
+    def _listing(user: Document, include_meta: bool, include_internal: bool) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id": user["_id"],
+            "username": user["username"],
+            "name": user.get("name", ""),
+            "address": user.get("address", ""),
+            "tags": user.get("tags", []),
+            "targets": [target["value"] for target in user.get("targets", [])],
+            "enabled2fa": user.get("enabled2fa", []),
+            "autoreply": user.get("autoreply", False),
+            "encryptMessages": user.get("encryptMessages", False),
+            "encryptForwarded": user.get("encryptForwarded", False),
+            "quota": {"allowed": allowed(user, "quota"), "used": int(user.get("storageUsed", 0))},
+            "hasPasswordSet": bool(user.get("password")),
+            "activated": user.get("activated", True),
+            "disabled": user.get("disabled", False),
+            "suspended": user.get("suspended", False),
+        }
+        if include_meta:
+            row["metaData"] = decode_metadata(user.get("metaData"))
+        if include_internal:
+            row["internalData"] = decode_metadata(user.get("internalData"))
+        return row
+
+    async def resolve(self, username: str) -> str:
+        """The id of the user with this username, or owning this address."""
+        if "@" in username:
+            owner = await self._addresses.owner_of(username)
+            if owner is not None:
+                return owner
+        user = await self._users.find_one({"unameview": username_view(username)}, {"_id": 1})
+        if user is None:
+            raise errors.UserNotFound()
+        return str(user["_id"])
+
+    # ------------------------------------------------------------------------------ creating
+
+    async def create(self, fields: Mapping[str, Any]) -> str:
+        username = validate_username(fields["username"])
+        user_id = new_id()
+        password_hash = await self._password_hash(fields)
+        email_given = bool(fields.get("address")) and not fields.get("emptyAddress")
+        if email_given:
+            address = normalize_address(fields["address"])
+        elif fields.get("emptyAddress"):
+            address = ""
+        else:
+            address = default_address_for(username, self._email_domain)
+        tags, tagsview = normalize_tags(fields.get("tags") or [])
+        document: Document = {
+            "_id": user_id,
+            "username": username,
+            "unameview": username_view(username),
+            "name": fields.get("name") or "",
+            "address": address,
+            "language": "",
+            "password": "",
+            "authVersion": 1,
+            "storageUsed": 0,
+            "targets": [self._target(value) for value in fields.get("targets") or []],
+            "autoreply": False,
+            "enabled2fa": [],
+            "spamLevel": 50,
+            "retention": 0,
+            "disabledScopes": [],
+            "fromWhitelist": [],
+            "featureFlags": {},
+            "tags": tags,
+            "tagsview": tagsview,
+            "metaData": encode_metadata(fields.get("metaData") or {}, "metaData"),
+            "internalData": encode_metadata(fields.get("internalData") or {}, "internalData"),
+            "activated": True,
+            "disabled": False,
+            "suspended": False,
+            "created": utcnow(),
+        }
+        for key in _PLAIN_FIELDS:
+            if fields.get(key) is not None:
+                document[key] = fields[key]
+        if fields.get("mailboxes"):
+            document["mailboxNames"] = dict(fields["mailboxes"])
+        if password_hash:
+            if fields.get("requirePasswordChange"):
+                document["tempPassword"] = {
+                    "password": password_hash,
+                    "created": utcnow(),
+                    "validAfter": utcnow(),
+                }
+            else:
+                document["password"] = password_hash
+                document["passwordChange"] = utcnow()
+        try:
+            await self._users.insert(document)
+        except AlreadyExists:
+            raise errors.UserExistsError(details={"username": username}) from None
+        if address:
+            try:
+                await self._addresses.insert_main_address(
+                    user_id, address, tags=tags if fields.get("addTagsToAddress") else []
+                )
+            except errors.AddressExistsError:
+                # nothing half-made: the account goes again when its address is taken
+                await self._users.delete_one({"_id": user_id})
+                raise
+        return user_id
+
+    async def _password_hash(self, fields: Mapping[str, Any]) -> str:
+        password = fields.get("password")
+        if password in (None, False, ""):
+            return ""
+        if not isinstance(password, str):
+            raise errors.InputValidationError(details={"password": '"password" must be a string'})
+        if fields.get("hashedPassword"):
+            if not passwords.is_supported_hash(password):
+                raise errors.InputValidationError(
+                    "Unsupported password hash", details={"password": "unsupported hash format"}
+                )
+            return password
+        if fields.get("allowUnsafe") is False and passwords.is_insecure_password(password):
+            raise errors.InsecurePasswordError()
+        try:
+            return await passwords.hash_password_async(password)
+        except Exception as exc:
+            raise errors.HashError() from exc
+
+    @staticmethod
+    def _target(value: str) -> Document:
+        target = forward_target(value)
+        return {"id": new_id(), "type": target.type, "value": target.value}
+
+    # ------------------------------------------------------------------------------ updating
+
+    async def update(
+        self, user_id: str, fields: Mapping[str, Any], *, via_token: str | None = None
+    ) -> None:
+        """PUT /users/:id. `via_token` is the caller's token hash, kept valid on a password change."""
+        user = await self.load(user_id)
+        changes: Document = {}
+        for key in _PLAIN_FIELDS:
+            if key in fields and fields[key] is not None and user.get(key) != fields[key]:
+                changes[key] = fields[key]
+        if "name" in fields and fields["name"] is not None and fields["name"] != user.get("name"):
+            changes["name"] = fields["name"]
+        if fields.get("targets") is not None:
+            targets = [self._target(value) for value in fields["targets"]]
+            if [t["value"] for t in targets] != [t["value"] for t in user.get("targets", [])]:
+                changes["targets"] = targets
+        if fields.get("tags") is not None:
+            tags, tagsview = normalize_tags(fields["tags"])
+            if tags != user.get("tags", []):
+                changes.update(tags=tags, tagsview=tagsview)
+        for key in ("metaData", "internalData"):
+            if fields.get(key) is not None:
+                encoded = encode_metadata(fields[key], key)
+                if encoded != user.get(key):
+                    changes[key] = encoded
+        if fields.get("disable2fa") and user.get("enabled2fa"):
+            changes["enabled2fa"] = []
+
+        increments: Document = {}
+        pushes: Document = {}
+        unsets: Document = {}
+        password_change = "password" in fields and fields["password"] is not None
+        if password_change:
+            await self._check_existing_password(user, fields.get("existingPassword"))
+            new_hash = await self._password_hash(fields)
+            changes["password"] = new_hash
+            changes["passwordChange"] = utcnow()
+            if user.get("password"):
+                pushes["oldPasswords"] = {"date": utcnow(), "hash": user["password"]}
+            if "tempPassword" in user:
+                unsets["tempPassword"] = ""
+            increments["authVersion"] = 1
+        elif fields.get("existingPassword") is not None:
+            await self._check_existing_password(user, fields["existingPassword"])
+        if changes.get("suspended") is True:
+            increments["authVersion"] = 1  # a suspension logs every token out
+
+        if not changes and not unsets:
+            raise errors.NoUpdates()
+        update: Document = {"$set": changes}
+        if increments:
+            update["$inc"] = increments
+        if pushes:
+            update["$push"] = pushes
+        if unsets:
+            update["$unset"] = unsets
+        updated = await self._users.find_one_and_update(
+            {"_id": user_id}, update, projection={"authVersion": 1}
+        )
+        if updated is None:
+            raise errors.UserNotFound()
+        for key in changes:
+            prefix = COUNTER_OF_FIELD.get(key)
+            if prefix:
+                await self._counters.delete(f"{prefix}{user_id}")
+        if password_change and via_token is not None:
+            await self._tokens.update_one(
+                {"_id": via_token, "user": user_id},
+                {"$set": {"authVersion": updated["authVersion"]}},
+            )
+
+    @staticmethod
+    async def _check_existing_password(user: Document, existing: str | None) -> None:
+        if existing is None:
+            return
+        if not await passwords.verify_password_async(existing, user.get("password") or ""):
+            raise errors.AuthFail()
+
+    async def reset_password(self, user_id: str, valid_after: datetime | None) -> dict[str, Any]:
+        """A temporary password, valid for 24 hours from `valid_after`; the old one keeps working."""
+        alphabet = string.ascii_letters + string.digits
+        password = "".join(secrets.choice(alphabet) for _ in range(12))
+        start = valid_after or utcnow()
+        try:
+            hashed = await passwords.hash_password_async(password)
+        except Exception as exc:
+            raise errors.HashError() from exc
+        matched = await self._users.update_one(
+            {"_id": user_id},
+            {
+                "$set": {
+                    "tempPassword": {"password": hashed, "created": utcnow(), "validAfter": start}
+                }
+            },
+        )
+        if not matched:
+            raise errors.UserNotFound()
+        return {"password": password, "validAfter": start}
+
+    async def recalculate_quota(self, user_id: str) -> dict[str, int]:
+        user = await self.load(user_id, {"storageUsed": 1})
+        pipeline: list[Document] = [
+            {"$match": {"user": user_id}},
+            {"$group": {"_id": None, "s": {"$sum": "$size"}}},
+        ]
+        rows = await self._db.mail["messages"].aggregate(pipeline)
+        total = 0
+        async for row in rows:
+            total = int(row.get("s") or 0)
+        await self._users.update_one({"_id": user_id}, {"$set": {"storageUsed": total}})
+        return {"storageUsed": total, "previousStorageUsed": int(user.get("storageUsed", 0))}
+
+    # ------------------------------------------------------------------------------ deleting
+
+    async def delete(self, user_id: str, delete_after: datetime | None) -> dict[str, Any]:
+        """Move the account aside for deferred deletion; restorable until `delete_after`."""
+        user = await self.load(user_id)
+        when = delete_after or utcnow()
+        addresses = await self._addresses.remove_all_of_user(user_id)
+        record = {key: value for key, value in user.items() if key != "_id"}
+        record["deleteAfter"] = when
+        record["deleteInfo"] = {
+            "deletedAt": utcnow(),
+            "mainAddress": user.get("address", ""),
+            "addresses": addresses,
+        }
+        await self._deleted.update_one({"_id": user_id}, {"$set": record}, upsert=True)
+        await self._users.delete_one({"_id": user_id})
+        await self._tokens.delete_many({"user": user_id})
+        return {
+            "code": "TaskScheduled",
+            "user": user_id,
+            "addresses": {"deleted": len(addresses)},
+            "deleteAfter": when,
+            "task": user_id,
+        }
+
+    async def restore_info(self, user_id: str) -> dict[str, Any]:
+        record = await self._deleted.get(user_id)
+        if record is None:
+            raise errors.AccountNotFound()
+        info = record["deleteInfo"]
+        return {
+            "user": user_id,
+            "username": record["username"],
+            "storageUsed": record.get("storageUsed", 0),
+            "tags": record.get("tags", []),
+            "deleted": info["deletedAt"],
+            "recoverableAddresses": [a["address"] for a in info["addresses"]],
+        }
+
+    async def restore(self, user_id: str) -> dict[str, Any]:
+        record = await self._deleted.get(user_id)
+        if record is None:
+            if await self._users.get(user_id, {"_id": 1}) is not None:
+                raise errors.AccountFound()
+            raise errors.AccountNotFound()
+        info = record.pop("deleteInfo")
+        record.pop("deleteAfter", None)
+        try:
+            await self._users.insert(record)
+        except AlreadyExists:
+            raise errors.UserExistsError() from None
+        recovered = await self._addresses.restore_addresses(user_id, info["addresses"])
+        main = info.get("mainAddress", "")
+        if main and main not in recovered:
+            main = recovered[0] if recovered else ""
+            await self._users.update_one({"_id": user_id}, {"$set": {"address": main}})
+        await self._deleted.delete_one({"_id": user_id})
+        return {
+            "code": "RequestProcessed",
+            "user": user_id,
+            "addresses": {"recovered": len(recovered), "main": main},
+        }
+
+    async def purge_deleted(self) -> int:
+        """Forget accounts whose grace period ended (the janitor calls this)."""
+        return await self._deleted.delete_many({"deleteAfter": {"$lte": utcnow()}})
