@@ -23,6 +23,38 @@ from wildpy.storage.embedded import EmbeddedMongo
 
 ROOT_TOKEN = "test-root-token-" + "0" * 24
 
+#: error codes that some test must produce through a real request (error-contract.md); grows
+#: with every feature that can produce one. Checked at the end of a full run.
+REQUIRED_CODES = frozenset(
+    {
+        "InvalidToken",
+        "MissingPrivileges",
+        "InputValidationError",
+        "UserNotFound",
+        "UserExistsError",
+        "AddressExistsError",
+        "AddressNotFound",
+        "ChangeNotAllowed",
+        "WildcardNotPermitted",
+        "AliasExists",
+        "AliasNotFound",
+        "InsecurePasswordError",
+        "NoUpdates",
+        "UserDisabled",
+        "AuthFailed",
+        "InternalDatabaseError",
+        "InternalError",
+        "ResourceNotFound",
+        "MethodNotAllowed",
+        "PayloadTooLarge",
+        "InvalidContent",
+        "RateLimitedError",
+        "InvalidAuthScope",
+    }
+)
+#: every error code answered to any test request in this session
+SEEN_CODES: set[str] = set()
+
 
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -92,6 +124,8 @@ class Api:
             method, path, json=body, params=params, headers=sent, data=data
         )
         payload = await response.json(content_type=None)
+        if isinstance(payload, dict) and payload.get("success") is False and "code" in payload:
+            SEEN_CODES.add(payload["code"])
         return response.status, payload
 
     async def get(self, path: str, **kw: Any) -> tuple[int, dict[str, Any]]:
@@ -119,3 +153,18 @@ def assert_error(status: int, body: dict[str, Any], expected_status: int, code: 
     assert body["success"] is False
     assert isinstance(body["error"], str) and body["error"]
     assert isinstance(body["requestId"], str) and body["requestId"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """On a full, green run: every required code must have been produced by some request."""
+    config = session.config
+    narrowed = config.option.keyword or config.option.markexpr or config.option.lf
+    full_run = all(Path(arg).is_dir() for arg in config.args) and not narrowed
+    if not full_run or exitstatus != 0:
+        return
+    missing = sorted(REQUIRED_CODES - SEEN_CODES)
+    if missing:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"error codes no test produced: {', '.join(missing)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

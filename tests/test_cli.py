@@ -1,0 +1,165 @@
+"""The ops CLI as an operator uses it: real processes, a real `wildpy serve`, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WILDPY = [sys.executable, "-m", "wildpy.cli.main"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WILDPY_")}
+    env.update(
+        WILDPY_STORAGE__DATADIR=str(data_dir),
+        WILDPY_API__PORT=str(port),
+        WILDPY_EMAILDOMAIN="cli.test",
+    )
+    return env
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*WILDPY, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def http(port: int, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"X-Access-Token": token, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[dict[str, str], int, subprocess.Popen[str]]]:
+    port = _free_port()
+    env = _env(tmp_path / "data", port)
+    process = subprocess.Popen(
+        [*WILDPY, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read() if process.stdout else ""
+                raise RuntimeError(f"wildpy serve did not start:\n{output}") from None
+            time.sleep(0.05)
+    try:
+        yield env, port, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+
+
+def test_new_operator_flow(server: tuple[dict[str, str], int, subprocess.Popen[str]]) -> None:
+    env, port, process = server
+    data_dir = Path(env["WILDPY_STORAGE__DATADIR"])
+    root_token = (data_dir / "access-token").read_text().strip()
+    assert oct((data_dir / "access-token").stat().st_mode & 0o777) == "0o600"
+
+    # the CLI attaches to the running server's embedded database
+    created = run(env, "token", "create", "root", "--description", "ops")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert len(token) == 40
+    status, body = http(port, "GET", "/users", token)
+    assert status == 200 and body["total"] == 0
+
+    made = run(env, "user", "create", "bob", "--password", "bob pass 123", "--name", "Bob")
+    assert made.returncode == 0, made.stderr
+    user_id = made.stdout.strip()
+    status, body = http(port, "GET", f"/users/{user_id}", root_token)
+    assert status == 200 and body["address"] == "bob@cli.test" and body["name"] == "Bob"
+
+    listed = run(env, "user", "list")
+    assert "bob@cli.test" in listed.stdout and "(1 of 1)" in listed.stdout
+    shown = run(env, "user", "show", "bob")
+    assert json.loads(shown.stdout)["id"] == user_id
+    user_token = run(env, "token", "create", "user", "--user", "bob").stdout.strip()
+    status, body = http(port, "GET", "/users/me", user_token)
+    assert status == 200 and body["id"] == user_id and "internalData" not in body
+
+    assert run(env, "db", "ensure-indexes").returncode == 0
+    deleted = run(env, "user", "delete", user_id)
+    assert deleted.returncode == 0 and "deleted user" in deleted.stdout
+    status, body = http(port, "GET", f"/users/{user_id}", root_token)
+    assert status == 404 and body["code"] == "UserNotFound"
+
+    # mistakes: one line, non-zero
+    for args in (("token", "create", "nosuchrole"), ("user", "show", "nobody")):
+        failed = run(env, *args)
+        assert failed.returncode != 0
+        assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+
+    # a second server on the same data directory is refused with a clear message
+    second = subprocess.run(
+        [*WILDPY, "serve"],
+        env=dict(env, WILDPY_API__PORT=str(_free_port())),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode != 0
+    assert "already using the data directory" in second.stderr
+
+    # SIGTERM: a clean stop that releases the data directory
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    assert run(env, "user", "list").returncode == 0  # starts the embedded server itself now
+
+
+def test_config_check_and_help(tmp_path: Path) -> None:
+    env = _env(tmp_path, _free_port())
+    good = run(env, "config", "check")
+    assert good.returncode == 0
+    assert json.loads(good.stdout)["api"]["host"] == "127.0.0.1"
+    bad = run(dict(env, WILDPY_API__PORT="eighty"), "config", "check")
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "WILDPY_API__PORT" in bad.stderr
+    config_file = tmp_path / "bad.toml"
+    config_file.write_text("[api]\nhots = 'x'\n")
+    bad = run(env, "--config", str(config_file), "config", "check")
+    assert bad.returncode == 2 and "api.hots" in bad.stderr
+    for args in (("--help",), ("user", "--help"), ("token", "create", "--help")):
+        helped = run(env, *args)
+        assert helped.returncode == 0 and "usage:" in helped.stdout
+    launcher = subprocess.run(
+        [sys.executable, str(ROOT / "bin" / "wildpy"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert launcher.returncode == 0 and "serve" in launcher.stdout
