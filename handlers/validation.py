@@ -24,6 +24,8 @@ from .context import AUTH_KEY, AuthContext
 M = TypeVar("M", bound=BaseModel)
 
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+# location parts that name a union member or a validator rather than a field
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|(function|lax|strict)-.*)$")
 
 
 def _object_id(value: object) -> object:
@@ -135,9 +137,8 @@ def validation_error(exc: ValidationError) -> InputValidationError:
     details: dict[str, str] = {}
     messages: list[str] = []
     for item in exc.errors(include_url=False):
-        loc = [str(part) for part in item["loc"]]
-        # pydantic adds the validator's name to union locations; keep the field path only
-        loc = [part for part in loc if not part.startswith(("function-", "lax-", "strict-"))]
+        # pydantic adds union members and validators to locations; keep the field path only
+        loc = [str(part) for part in item["loc"] if not _TYPE_TAG.match(str(part))]
         key = ",".join(loc) or "body"
         label = ".".join(loc) or "body"
         message = _message(item["type"], item["msg"], item.get("ctx") or {})
