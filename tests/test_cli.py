@@ -134,9 +134,18 @@ def test_new_operator_flow(server: tuple[dict[str, str], int, subprocess.Popen[s
     assert second.returncode != 0
     assert "already using the data directory" in second.stderr
 
+    # tokens in the query string work, and never reach the log
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/users?accessToken={token}", timeout=10
+    ) as response:
+        assert response.status == 200
+
     # SIGTERM: a clean stop that releases the data directory
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
+    log = process.stdout.read() if process.stdout else ""
+    assert "GET /users 200" in log  # the access log is there...
+    assert token not in log and root_token not in log and user_token not in log  # ...secrets not
     assert run(env, "user", "list").returncode == 0  # starts the embedded server itself now
 
 
