@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from .auth import permit, permit_listing
 from .context import runtime
@@ -13,8 +14,28 @@ from .responses import ok
 from .validation import Bool, ObjectIdStr, PageParams, Params, read_params
 
 routes = web.RouteTableDef()
+# path segments that carry an address use {address:[^/]+}: aiohttp's default segment pattern
+# refuses "{" and "}", which are legal in a local part (RFC 5322 atext)
 
 Metadata = dict[str, Any] | str | None
+_DATETIME = TypeAdapter(datetime)
+
+
+def _optional_date(value: object) -> object:
+    if value is None or value is False or value == "":
+        return False if value == "" else value
+    if isinstance(value, bool):
+        raise ValueError("must be a valid date")
+    try:
+        return _DATETIME.validate_python(value)
+    except ValidationError:
+        raise ValueError("must be a valid date") from None
+
+
+#: a date, or false / "" to clear it (WildDuck: Joi.date().empty('').allow(false))
+OptionalDate = Annotated[datetime | Literal[False] | None, BeforeValidator(_optional_date)]
+#: the daily forward limit; MongoDB stores at most a 64-bit integer
+Forwards = Field(None, ge=0, le=2**53)
 
 
 class AddressFields(Params):
@@ -51,8 +72,8 @@ class UpdateUserAddress(AddressFields):
 
 class Autoreply(Params):
     status: Bool = None
-    start: str | None = Field(None, max_length=64)
-    end: str | None = Field(None, max_length=64)
+    start: OptionalDate = None
+    end: OptionalDate = None
     name: str | None = Field(None, max_length=128)
     subject: str | None = Field(None, max_length=2048)
     text: str | None = Field(None, max_length=128 * 1024)
@@ -62,7 +83,7 @@ class Autoreply(Params):
 class CreateForwarded(AddressFields):
     address: str = Field(min_length=3, max_length=255)
     targets: list[str] | None = Field(None, max_length=1000)
-    forwards: int | None = Field(None, ge=0)
+    forwards: int | None = Forwards
     allowWildcard: Bool = None
     autoreply: Autoreply | None = None
 
@@ -71,7 +92,7 @@ class UpdateForwarded(AddressFields):
     id: ObjectIdStr
     address: str | None = Field(None, max_length=255)
     targets: list[str] | None = Field(None, max_length=1000)
-    forwards: int | None = Field(None, ge=0)
+    forwards: int | None = Forwards
     autoreply: Autoreply | None = None
     forwardedDisabled: Bool = None
 
@@ -139,7 +160,7 @@ async def list_addresses(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/addresses/resolve/{address}")
+@routes.get("/addresses/resolve/{address:[^/]+}")
 async def resolve_address(request: web.Request) -> web.Response:
     params = await read_params(request, ResolveAddress, body=False)
     permit(request, "read", "addresses")
@@ -226,7 +247,7 @@ async def address_register(request: web.Request) -> web.Response:
     return ok(results=rows)
 
 
-@routes.get("/users/{user}/addresses/{address}")
+@routes.get("/users/{user}/addresses/{address:[^/]+}")
 async def get_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, UserAddressPath, body=False)
     permission = permit(request, "read", "addresses", owner=params.user)
@@ -246,7 +267,7 @@ async def update_user_address(request: web.Request) -> web.Response:
     return ok()
 
 
-@routes.delete("/users/{user}/addresses/{address}")
+@routes.delete("/users/{user}/addresses/{address:[^/]+}")
 async def delete_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, UserAddressPath)
     permit(request, "delete", "addresses", owner=params.user)

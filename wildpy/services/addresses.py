@@ -157,7 +157,7 @@ class AddressService:
 
     async def _find_user_address(self, user_id: str, ident: str) -> Document:
         if is_id(ident):
-            query: Document = {"_id": ident, "user": user_id}
+            query: Document = {"_id": ident.lower(), "user": user_id}
         else:
             try:
                 query = {"addrview": parse_address(ident, allow_wildcard=True).addrview}
@@ -196,8 +196,12 @@ class AddressService:
         new_address: ParsedAddress | None = None
         if fields.get("address"):
             new_address = parse_address(fields["address"], allow_wildcard=True)
-            if new_address.is_wildcard or "*" in document["address"]:
+            if new_address.address == document["address"]:
+                # the current address given back (a client echoing the record) is no rename
+                new_address = None
+            elif new_address.is_wildcard or "*" in document["address"]:
                 raise errors.ChangeNotAllowed()
+        if new_address is not None:
             changes.update(
                 address=new_address.address,
                 addrview=new_address.addrview,
@@ -253,9 +257,15 @@ class AddressService:
 
     @staticmethod
     def _autoreply(given: Mapping[str, Any] | None, current: Mapping[str, Any]) -> Document:
+        """`given` merged over `current` key by key; a given autoreply is on unless it says not."""
         merged = dict(current)
-        if given:
-            merged.update({k: v for k, v in given.items() if v is not None})
+        if given is not None:
+            for key, value in given.items():
+                if isinstance(value, datetime):
+                    # stored in UTC: an offset given by the client must not shift the answer
+                    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+                if value is not None:
+                    merged[key] = value
             merged.setdefault("status", True)
         return merged or {"status": False}
 
@@ -294,7 +304,7 @@ class AddressService:
             },
             "autoreply": document.get("autoreply", {"status": False}),
             "tags": document.get("tags", []),
-            "forwardedDisabled": document.get("forwardedDisabled", False),
+            "forwardedDisabled": bool(document.get("forwardedDisabled")),
             "created": document["created"],
         }
         return _with_meta(row, document, meta, internal)
@@ -306,16 +316,24 @@ class AddressService:
         document = await self._forwarded(address_id)
         changes: Document = self._tag_fields(fields)
         view = document["addrview"]
+        parsed: ParsedAddress | None = None
         if fields.get("address"):
             parsed = parse_address(fields["address"], allow_wildcard=True)
-            if parsed.is_wildcard != ("*" in document["address"]):
+            if parsed.address == document["address"]:
+                parsed = None  # the current address given back is no rename
+            elif parsed.is_wildcard or "*" in document["address"]:
+                # as for user addresses: a wildcard is never renamed, nor made by renaming
                 raise errors.ChangeNotAllowed()
+        if parsed is not None:
             changes.update(address=parsed.address, addrview=parsed.addrview, domain=parsed.domain)
             view = parsed.addrview
         if fields.get("name") is not None:
             changes["name"] = fields["name"]
         if fields.get("targets") is not None:
             changes["targets"] = self._targets(list(fields["targets"]), view)
+        elif parsed is not None:
+            # renamed onto one of its own targets: that would forward to itself
+            self._targets([target["value"] for target in document.get("targets", [])], view)
         if fields.get("forwards") is not None:
             changes["forwards"] = int(fields["forwards"])
         if fields.get("forwardedDisabled") is not None:
@@ -343,6 +361,10 @@ class AddressService:
 
     async def _resolve_document(self, address: str, *, allow_wildcard: bool) -> Document | None:
         view = lookup_view(address)
+        # what is not an address ("a b@d") resolves to nothing, not to the domain's catch-all.
+        # Syntax only: "+" and "*" are atext, legal in a recipient's local part (and "*" names
+        # a wildcard looked up by its own form); the rules for storing them do not apply here.
+        parse_address(view.replace("+", "x").replace("*", "x"))
         local, _, domain = view.rpartition("@")
         found = await self._addresses.find_one({"addrview": view})
         if found is not None:
@@ -362,7 +384,7 @@ class AddressService:
     async def resolve(self, ident: str, *, allow_wildcard: bool) -> dict[str, Any]:
         """GET /addresses/resolve/:address: by id, or by address through aliases and wildcards."""
         if is_id(ident):
-            document = await self._addresses.get(ident)
+            document = await self._addresses.get(ident.lower())
         else:
             try:
                 document = await self._resolve_document(ident, allow_wildcard=allow_wildcard)
@@ -428,7 +450,7 @@ class AddressService:
                 "address": document["address"],
                 "user": document.get("user", False),
                 "forwarded": forwarded,
-                "forwardedDisabled": document.get("forwardedDisabled", False),
+                "forwardedDisabled": bool(document.get("forwardedDisabled")),
                 "tags": document.get("tags", []),
             }
             if forwarded:
@@ -474,10 +496,11 @@ class AddressService:
 
     async def register(self, user_id: str, query: str, limit: int) -> list[dict[str, Any]]:
         await self._user(user_id)
-        pattern = {"$regex": "^" + re.escape(query.lower())}
+        # the address itself, not addrview: a query such as "john.d" must find john.doe@...
+        pattern = {"$regex": "^" + re.escape(query.lower()), "$options": "i"}
         name_pattern = {"$regex": re.escape(query), "$options": "i"}
         rows = await self._register.find(
-            {"user": user_id, "$or": [{"addrview": pattern}, {"name": name_pattern}]},
+            {"user": user_id, "$or": [{"address": pattern}, {"name": name_pattern}]},
             sort=[("updated", -1)],
             limit=limit,
         )
