@@ -25,7 +25,10 @@ M = TypeVar("M", bound=BaseModel)
 
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 # location parts that name a union member or a validator rather than a field
-_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|(function|lax|strict)-.*)$")
+_TYPE_TAG = re.compile(
+    r"^(str|int|float|bool|none|bytes|datetime|date|time|dict|list|[a-z-]+\[.*\]"
+    r"|(function|lax|strict)-.*)$"
+)
 
 
 def _object_id(value: object) -> object:
@@ -134,8 +137,8 @@ def validate(model: type[M], bag: dict[str, Any]) -> M:
 
 
 def validation_error(exc: ValidationError) -> InputValidationError:
+    """One message per field (the first pydantic gave: a union reports once per member)."""
     details: dict[str, str] = {}
-    messages: list[str] = []
     for item in exc.errors(include_url=False):
         # pydantic adds union members and validators to locations; keep the field path only
         loc = [str(part) for part in item["loc"] if not _TYPE_TAG.match(str(part))]
@@ -143,8 +146,7 @@ def validation_error(exc: ValidationError) -> InputValidationError:
         label = ".".join(loc) or "body"
         message = _message(item["type"], item["msg"], item.get("ctx") or {})
         details.setdefault(key, f'"{label}" {message}')
-        messages.append(f'"{label}" {message}')
-    return InputValidationError(". ".join(dict.fromkeys(messages)), details=details)
+    return InputValidationError(". ".join(details.values()), details=details)
 
 
 def _message(kind: str, text: str, ctx: dict[str, Any]) -> str:

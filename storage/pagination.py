@@ -30,29 +30,39 @@ class Page:
     previous_cursor: str | bool
 
 
-def encode_cursor(value: Any, ident: str) -> str:
+@dataclass(frozen=True)
+class Bound:
+    """Where a page starts: after (or, inclusive, at) the row with this sort value and id."""
+
+    value: Any
+    ident: str
+    inclusive: bool = False
+
+
+def encode_cursor(value: Any, ident: str, inclusive: bool = False) -> str:
     if isinstance(value, datetime):
         value = {"$date": int(value.timestamp() * 1000)}
-    raw = json.dumps([value, ident], separators=(",", ":")).encode()
+    parts = [value, ident, 1] if inclusive else [value, ident]
+    raw = json.dumps(parts, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str, name: str) -> tuple[Any, str]:
+def decode_cursor(cursor: str, name: str) -> Bound:
     invalid = InputValidationError(
         f'"{name}" contains an invalid value', details={name: f'"{name}" contains an invalid value'}
     )
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, ident = json.loads(raw)
+        value, ident, *flag = json.loads(raw)
     except (binascii.Error, ValueError, TypeError):
         raise invalid from None
-    if not isinstance(ident, str):
+    if not isinstance(ident, str) or flag not in ([], [1]):
         raise invalid
     if isinstance(value, dict) and set(value) == {"$date"} and isinstance(value["$date"], int):
         value = datetime.fromtimestamp(value["$date"] / 1000, tz=UTC)
     elif isinstance(value, (dict, list)):
         raise invalid
-    return value, ident
+    return Bound(value, ident, bool(flag))
 
 
 async def paginate(
@@ -69,7 +79,7 @@ async def paginate(
 ) -> Page:
     """One page of `query`, sorted by (field, _id); `next` beats `previous` (as in WildDuck)."""
     backwards = False
-    bound: tuple[Any, str] | None = None
+    bound: Bound | None = None
     if next_cursor:
         bound = decode_cursor(next_cursor, "next")
     elif previous_cursor and page > 1:
@@ -81,12 +91,19 @@ async def paginate(
     direction = 1 if forward else -1
     filters = [query]
     if bound is not None:
-        value, ident = bound
         op = "$gt" if forward else "$lt"
+        id_op = op + "e" if bound.inclusive else op
         if field == "_id":
-            filters.append({"_id": {op: ident}})
+            filters.append({"_id": {id_op: bound.ident}})
         else:
-            filters.append({"$or": [{field: {op: value}}, {field: value, "_id": {op: ident}}]})
+            filters.append(
+                {
+                    "$or": [
+                        {field: {op: bound.value}},
+                        {field: bound.value, "_id": {id_op: bound.ident}},
+                    ]
+                }
+            )
     combined = filters[0] if len(filters) == 1 else {"$and": filters}
 
     total = await collection.count_documents(query)
@@ -104,7 +121,10 @@ async def paginate(
     has_next = more or backwards
     has_previous = bool(rows) and (bound is not None) and (not backwards or more)
     if not rows:
-        return Page([], total, 1, False, False)
+        # past the end (rows deleted meanwhile): the cursor given still leads back the other way
+        # the row at the cursor belongs to the page back, so the way back includes it
+        given = encode_cursor(bound.value, bound.ident, inclusive=True) if bound else False
+        return Page([], total, page, given if backwards else False, False if backwards else given)
     return Page(
         results=rows,
         total=total,
