@@ -78,4 +78,5 @@ class AddressRegister(Collection):
 class AuthLog(Collection):
     database = "users"
     name = "authlog"
-    indexes = [Index([("user", 1), ("_id", -1)]), Index([("expires", 1)])]
+    # no ("_id", ...) in compound indexes: nx-27017 then refuses every insert
+    indexes = [Index([("user", 1)]), Index([("expires", 1)])]

@@ -49,7 +49,7 @@ class AlreadyExists(Exception):
 
 
 def new_id() -> str:
-    """A new document id: an ObjectId as 24 lowercase hex characters (storage.md: ids as strings)."""
+    """A new document id: an ObjectId as 24 lowercase hex characters (storage.md)."""
     return str(ObjectId())
 
 

@@ -66,12 +66,15 @@ async def test_auth_rate_limit_is_shared_between_processes(
     """Two wildpy runtimes on one database and one Redis count failed logins together."""
     with redis_server(tmp_path) as redis_uri:
         config = make_config(mongo_uri, tmp_path, dbs={"redis": redis_uri})
-        async with open_runtime(config, janitor=False) as first, open_runtime(
-            config, janitor=False
-        ) as second:
+        async with (
+            open_runtime(config, janitor=False) as first,
+            open_runtime(config, janitor=False) as second,
+        ):
             api_one = Api(await aiohttp_client(create_app(config, runtime=first)))
             api_two = Api(await aiohttp_client(create_app(config, runtime=second)))
-            status, _ = await api_one.post("/users", {"username": "ratey", "password": "good pass 1"})
+            status, _ = await api_one.post(
+                "/users", {"username": "ratey", "password": "good pass 1"}
+            )
             assert status == 200
             for index in range(12):
                 api = api_one if index % 2 else api_two

@@ -32,16 +32,60 @@ CONTRACT_STATUSES = {
     503: "InternalDatabaseError",
 }
 
-FIFTY_TWO = """InvalidToken MissingPrivileges InputValidationError InternalDatabaseError InternalError
-UserNotFound UserExistsError AddressExistsError AddressNotFound ChangeNotAllowed
-WildcardNotPermitted AspNotFound InvalidAuthScope AuthFailed DkimNotFound AliasExists
-AliasNotFound FilterNotFound NoSuchMailbox MailboxExistsError MessageNotFound OverQuotaError
-EmptyMessage FileNotFound InsecurePasswordError ERRCOMPOSE KeyGenerateError
-InternalConfigError HashError UserUpdateFail TotpEnabled QRError TotpDisabled
-RateLimitedError WebAuthnDisabled CustomEnabled CustomDisabled ChallengeNotFound
-CredentialsNotFound NoUpdates TooMany WebhookNotFound CertNotFound UserDisabled
-MessageRejected StoreError DroppedByPolicy DisallowedMailboxMethod DeleteInProgress
-RestoreTaskNotFound DownloadRateLimited UploadRateLimited""".split()
+FIFTY_TWO = [
+    "InvalidToken",
+    "MissingPrivileges",
+    "InputValidationError",
+    "InternalDatabaseError",
+    "InternalError",
+    "UserNotFound",
+    "UserExistsError",
+    "AddressExistsError",
+    "AddressNotFound",
+    "ChangeNotAllowed",
+    "WildcardNotPermitted",
+    "AspNotFound",
+    "InvalidAuthScope",
+    "AuthFailed",
+    "DkimNotFound",
+    "AliasExists",
+    "AliasNotFound",
+    "FilterNotFound",
+    "NoSuchMailbox",
+    "MailboxExistsError",
+    "MessageNotFound",
+    "OverQuotaError",
+    "EmptyMessage",
+    "FileNotFound",
+    "InsecurePasswordError",
+    "ERRCOMPOSE",
+    "KeyGenerateError",
+    "InternalConfigError",
+    "HashError",
+    "UserUpdateFail",
+    "TotpEnabled",
+    "QRError",
+    "TotpDisabled",
+    "RateLimitedError",
+    "WebAuthnDisabled",
+    "CustomEnabled",
+    "CustomDisabled",
+    "ChallengeNotFound",
+    "CredentialsNotFound",
+    "NoUpdates",
+    "TooMany",
+    "WebhookNotFound",
+    "CertNotFound",
+    "UserDisabled",
+    "MessageRejected",
+    "StoreError",
+    "DroppedByPolicy",
+    "DisallowedMailboxMethod",
+    "DeleteInProgress",
+    "RestoreTaskNotFound",
+    "DownloadRateLimited",
+    "UploadRateLimited",
+]
 
 
 def test_catalogue_has_every_contract_code_with_its_status() -> None:
@@ -57,8 +101,8 @@ def test_catalogue_has_every_contract_code_with_its_status() -> None:
 
 
 def test_protocol_mapping_of_the_contract() -> None:
-    assert error_class("OverQuotaError")().imap_response().startswith(
-        "NO [OVERQUOTA] OverQuotaError:"
+    assert (
+        error_class("OverQuotaError")().imap_response().startswith("NO [OVERQUOTA] OverQuotaError:")
     )
     assert error_class("OverQuotaError").smtp == "452 4.2.2"
     assert error_class("AuthFailed").smtp == "535 5.7.8"
@@ -186,7 +230,9 @@ async def test_wrong_tokens_in_every_transport(api: Api, header: str) -> None:
     if header == "query":
         status, body = await anonymous.get("/users", params={"accessToken": "f" * 40})
     elif header == "Authorization":
-        status, body = await anonymous.get("/users", headers={"Authorization": "Bearer " + "f" * 40})
+        status, body = await anonymous.get(
+            "/users", headers={"Authorization": "Bearer " + "f" * 40}
+        )
     else:
         status, body = await anonymous.get("/users", headers={header: "not-a-token"})
     assert_error(status, body, 401, "InvalidToken")

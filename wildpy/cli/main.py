@@ -29,61 +29,69 @@ class CliError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    # --config is accepted before or after the subcommand; SUPPRESS keeps a subcommand that was
+    # not given one from overwriting a value given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="TOML file merged over config/default.toml",
+    )
     parser = argparse.ArgumentParser(
         prog="wildpy",
         description="wildpy: a self-hosted mail server with a WildDuck-compatible API.",
-    )
-    parser.add_argument(
-        "--config", metavar="FILE", help="TOML file merged over config/default.toml"
+        parents=[common],
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    serve_cmd = commands.add_parser("serve", help="run the server (REST API)")
-    serve_cmd.add_argument("--config", metavar="FILE", dest="sub_config", help=argparse.SUPPRESS)
+    serve_cmd = commands.add_parser("serve", help="run the server (REST API)", parents=[common])
     serve_cmd.add_argument(
         "--only", choices=["api"], default=None, help="run only this service (default: all)"
     )
 
-    token = commands.add_parser("token", help="manage access tokens")
-    token_cmds = token.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create_token = token_cmds.add_parser("create", help="create a role token (never expires)")
+    def group(name: str, help_text: str) -> Any:
+        sub = commands.add_parser(name, help=help_text)
+        return sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    token_cmds = group("token", "manage access tokens")
+    create_token = token_cmds.add_parser(
+        "create", help="create a role token (never expires)", parents=[common]
+    )
     create_token.add_argument("role", help="a role from the roles file, e.g. root, user, webmail")
     create_token.add_argument("--user", metavar="ID", help="the user the token acts as")
     create_token.add_argument("--description", default="", help="a note stored with the token")
 
-    user = commands.add_parser("user", help="manage users")
-    user_cmds = user.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create_user = user_cmds.add_parser("create", help="create a user")
+    user_cmds = group("user", "manage users")
+    create_user = user_cmds.add_parser("create", help="create a user", parents=[common])
     create_user.add_argument("username")
     create_user.add_argument("--password", help="password (omit for an account without one)")
     create_user.add_argument("--address", help="main address (default: from the username)")
     create_user.add_argument("--name", help="display name")
     create_user.add_argument("--quota", type=int, help="storage quota in bytes")
-    list_users = user_cmds.add_parser("list", help="list users")
+    list_users = user_cmds.add_parser("list", help="list users", parents=[common])
     list_users.add_argument("--query", help="only users whose username or address contains this")
     list_users.add_argument("--limit", type=int, default=250, help="at most this many (1-250)")
-    show_user = user_cmds.add_parser("show", help="show one user as JSON")
+    show_user = user_cmds.add_parser("show", help="show one user as JSON", parents=[common])
     show_user.add_argument("user", help="user id, username or address")
-    delete_user = user_cmds.add_parser("delete", help="delete a user (restorable until purged)")
+    delete_user = user_cmds.add_parser(
+        "delete", help="delete a user (restorable until purged)", parents=[common]
+    )
     delete_user.add_argument("user", help="user id, username or address")
 
-    db = commands.add_parser("db", help="database maintenance")
-    db_cmds = db.add_subparsers(dest="action", metavar="ACTION", required=True)
-    db_cmds.add_parser("ensure-indexes", help="create every declared index")
+    db_cmds = group("db", "database maintenance")
+    db_cmds.add_parser("ensure-indexes", help="create every declared index", parents=[common])
 
-    config = commands.add_parser("config", help="configuration")
-    config_cmds = config.add_subparsers(dest="action", metavar="ACTION", required=True)
-    config_cmds.add_parser("check", help="validate the configuration and print it")
-
-    for sub in (token, user, db, config):
-        for child in sub._subparsers._group_actions[0].choices.values():  # type: ignore[union-attr]
-            child.add_argument("--config", metavar="FILE", dest="sub_config", help=argparse.SUPPRESS)
+    config_cmds = group("config", "configuration")
+    config_cmds.add_parser(
+        "check", help="validate the configuration and print it", parents=[common]
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    config_path = getattr(args, "sub_config", None) or args.config
+    config_path = getattr(args, "config", None)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(config_path)
