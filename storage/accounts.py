@@ -8,18 +8,6 @@ from .collection import Collection, Index
 class Users(Collection):
     database = "users"
     name = "users"
-    booleans = frozenset(
-        {
-            "autoreply",
-            "uploadSentMessages",
-            "encryptMessages",
-            "encryptForwarded",
-            "activated",
-            "disabled",
-            "suspended",
-            "featureFlags.indexing",
-        }
-    )
     indexes = [
         Index([("unameview", 1)], unique=True),
         Index([("username", 1)]),
@@ -34,14 +22,12 @@ class DeletedUsers(Collection):
 
     database = "users"
     name = "deletedusers"
-    booleans = Users.booleans
     indexes = [Index([("deleteAfter", 1)])]
 
 
 class Addresses(Collection):
     database = "users"
     name = "addresses"
-    booleans = frozenset({"forwardedDisabled", "autoreply.status"})
     indexes = [
         Index([("addrview", 1)], unique=True),
         Index([("user", 1)]),

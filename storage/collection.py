@@ -25,33 +25,10 @@ class Index:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def restore_booleans(document: Document | None, paths: frozenset[str]) -> Document | None:
-    """Turn the 0/1 the embedded server leaves behind back into the booleans that were written.
-
-    nx-27017 stores a boolean set with `$set` (top level or dotted) as an integer; MongoDB keeps
-    it a boolean, and queries for `True` match both. Declared boolean fields are read back as
-    booleans here, once, so no service ever sees the difference.
-    """
-    if document is None:
-        return None
-    for path in paths:
-        *parents, leaf = path.split(".")
-        node: Any = document
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            value = node.get(leaf)
-            if isinstance(value, int) and not isinstance(value, bool):
-                node[leaf] = bool(value)
-    return document
-
-
 class Collection(Repository):
     database: ClassVar[Literal["users", "mail", "attachments"]]
     name: ClassVar[str]
     indexes: ClassVar[list[Index]] = []
-    #: boolean fields (dotted for sub-documents) restored on read, see restore_booleans
-    booleans: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -67,13 +44,12 @@ class Collection(Repository):
         await self.collection.insert_one(document)
 
     async def get(self, ident: str, projection: Document | None = None) -> Document | None:
-        document = await self.collection.find_one({"_id": ident}, projection)
-        return restore_booleans(document, self.booleans)
+        return await self.collection.find_one({"_id": ident}, projection)
 
     async def find_one(
         self, query: Document, projection: Document | None = None
     ) -> Document | None:
-        return restore_booleans(await self.collection.find_one(query, projection), self.booleans)
+        return await self.collection.find_one(query, projection)
 
     async def find(
         self,
@@ -86,10 +62,7 @@ class Collection(Repository):
         cursor = self.collection.find(query, projection, sort=sort or [("_id", ASCENDING)])
         if limit:
             cursor = cursor.limit(limit)
-        rows = await cursor.to_list(length=None)
-        for row in rows:
-            restore_booleans(row, self.booleans)
-        return rows
+        return await cursor.to_list(length=None)
 
     async def count(self, query: Document) -> int:
         return await self.collection.count_documents(query)
@@ -111,13 +84,12 @@ class Collection(Repository):
         projection: Document | None = None,
         return_new: bool = True,
     ) -> Document | None:
-        document = await self.collection.find_one_and_update(
+        return await self.collection.find_one_and_update(
             query,
             update,
             projection=projection,
             return_document=ReturnDocument.AFTER if return_new else ReturnDocument.BEFORE,
         )
-        return restore_booleans(document, self.booleans)
 
     async def delete_one(self, query: Document) -> int:
         return (await self.collection.delete_one(query)).deleted_count
@@ -137,7 +109,7 @@ class Collection(Repository):
         page: int = 1,
         projection: Document | None = None,
     ) -> Page:
-        result = await paginate(
+        return await paginate(
             self.collection,
             query,
             field=field,
@@ -148,6 +120,3 @@ class Collection(Repository):
             page=page,
             projection=projection,
         )
-        for row in result.results:
-            restore_booleans(row, self.booleans)
-        return result

@@ -63,6 +63,15 @@ def _watch(fd):
     os._exit(1)
 
 threading.Thread(target=_watch, args=(int(sys.argv[1]),), daemon=True).start()
+
+# nx-27017 0.8.1 runs simple update operators as SQL json_set(), which stores a $set boolean as
+# 0/1, a $set datetime as a string and a $push sub-document as a JSON string: silently wrong
+# types. Its Python update path keeps every BSON type. Send updates (only) down that path; each
+# command runs under the database's lock, so the read-modify-write stays atomic. Queries keep
+# the fast SQL path.
+from neosqlite.collection.query_helper import _sql_updates, update_operations
+update_operations.get_force_fallback = _sql_updates.get_force_fallback = lambda: True
+
 sys.argv = ["nx-27017", *sys.argv[2:]]
 from nx_27017.nx_27017 import main
 sys.exit(main())

@@ -1,29 +1,50 @@
-"""What the repositories promise whatever the server: booleans written come back as booleans."""
+"""What the storage layer promises whatever the server: values come back with the types written.
+
+nx-27017's SQL update path stores a `$set` boolean as 0/1, a `$set` datetime as a string and a
+`$push` sub-document as a JSON string; storage/embedded.py sends updates down its Python path.
+These checks run unchanged against a real MongoDB (WILDPY_TEST_MONGODB_URI).
+"""
 
 from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 from wildpy.runtime import Runtime
 from wildpy.storage.database import new_id
 
 
-async def test_booleans_set_later_read_back_as_booleans(runtime: Runtime) -> None:
+async def test_update_operators_keep_types(runtime: Runtime) -> None:
     users = runtime.repositories.users
     user_id = new_id()
-    await users.insert({"_id": user_id, "unameview": user_id, "disabled": False})
+    now = datetime.now(UTC).replace(microsecond=0)
+    await users.insert({"_id": user_id, "unameview": user_id, "disabled": False, "seen": now})
     await users.update_one(
         {"_id": user_id},
-        {"$set": {"disabled": True, "suspended": False, "featureFlags.indexing": True}},
+        {
+            "$set": {"disabled": True, "featureFlags.indexing": True, "changed": now},
+            "$push": {"oldPasswords": {"date": now, "hash": "x"}},
+            "$max": {"seen": now + timedelta(hours=1)},
+        },
     )
-    for document in (
-        await users.get(user_id),
-        await users.find_one({"_id": user_id}),
-        (await users.find({"_id": user_id}))[0],
-        (await users.page({"_id": user_id})).results[0],
-        await users.find_one_and_update({"_id": user_id}, {"$set": {"activated": True}}),
-    ):
-        assert document is not None
-        assert document["disabled"] is True
-        assert document["suspended"] is False
-        assert document["featureFlags"]["indexing"] is True
-    # and queries for True match what was set, on either server
+    document = await users.find_one_and_update(
+        {"_id": user_id}, {"$set": {"activated": True}, "$inc": {"authVersion": 1}}
+    )
+    assert document is not None
+    assert document["disabled"] is True and document["activated"] is True
+    assert document["featureFlags"] == {"indexing": True}
+    assert document["changed"] == now
+    assert document["seen"] == now + timedelta(hours=1)
+    assert document["oldPasswords"] == [{"date": now, "hash": "x"}]
     assert await users.count({"_id": user_id, "disabled": True}) == 1
+
+
+async def test_concurrent_increments_are_atomic(runtime: Runtime) -> None:
+    users = runtime.repositories.users
+    user_id = new_id()
+    await users.insert({"_id": user_id, "unameview": user_id, "storageUsed": 0})
+    await asyncio.gather(
+        *(users.update_one({"_id": user_id}, {"$inc": {"storageUsed": 3}}) for _ in range(200))
+    )
+    document = await users.get(user_id)
+    assert document is not None and document["storageUsed"] == 600
