@@ -38,10 +38,10 @@ def runtime(request: web.Request) -> Runtime:
 
 
 def auth(request: web.Request) -> AuthContext:
-    context = request.get(AUTH_KEY)
-    if context is None:
-        raise RuntimeError("auth middleware did not run for this route")
-    return context
+    try:
+        return request[AUTH_KEY]
+    except KeyError:
+        raise RuntimeError("auth middleware did not run for this route") from None
 
 
 def request_id(request: web.Request) -> str:

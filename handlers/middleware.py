@@ -85,7 +85,7 @@ def render_error(request: web.Request, exc: WildpyError) -> web.Response:
     if exc.details:
         body["details"] = exc.details
     body["requestId"] = rid
-    headers = dict(exc.headers)
+    headers = exc.response_headers()
     if isinstance(exc, errors.MethodNotAllowed) and exc.details:
         headers["Allow"] = ", ".join(exc.details["allowed"])
     if exc.status >= 500:

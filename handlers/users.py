@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import AfterValidator, Field
+
+from wildpy.addressing import validate_username
+from wildpy.errors import InputValidationError
 
 from .auth import permit, permit_listing
 from .context import auth, runtime
@@ -17,12 +20,22 @@ routes = web.RouteTableDef()
 
 LimitInt = Field(None, ge=0, le=2**53)
 Text256 = Field(None, max_length=256)
+#: a password, or false/'' for "no password" (the length applies to the string only)
+Password = Annotated[str, Field(max_length=256)] | Literal[False]
+
+
+def _public_key(value: str) -> str:
+    """An armored PGP public key, or '' to clear it. Only the armor is checked: no PGP library is
+    available to test-encrypt with the key, as WildDuck does."""
+    if value.strip() and not value.lstrip().startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----"):
+        raise ValueError("PGP key validation failed. Not an armored PGP public key")
+    return value
 
 
 class UserFields(Params):
     """Fields shared by create and update."""
 
-    password: str | Literal[False] | None = Field(None, max_length=256)
+    password: Password | None = None
     hashedPassword: Bool = None
     allowUnsafe: Bool = None
     language: str | None = Field(None, max_length=20)
@@ -46,7 +59,7 @@ class UserFields(Params):
     disabledScopes: list[Literal["imap", "pop3", "smtp"]] | None = None
     metaData: dict[str, Any] | str | None = None
     internalData: dict[str, Any] | str | None = None
-    pubKey: str | None = Field(None, max_length=65536)
+    pubKey: Annotated[str, Field(max_length=65536), AfterValidator(_public_key)] | None = None
     encryptMessages: Bool = None
     encryptForwarded: Bool = None
     featureFlags: dict[str, bool] | None = None
@@ -63,7 +76,7 @@ class MailboxNames(Params):
 
 class CreateUser(UserFields):
     username: str = Field(min_length=1, max_length=128)
-    password: str | Literal[False] = Field(max_length=256)
+    password: Password
     address: str | None = Field(None, max_length=255)
     emptyAddress: Bool = None
     requirePasswordChange: Bool = None
@@ -90,8 +103,20 @@ class ListUsers(PageParams):
     internalData: Bool = None
 
 
+def _username_or_address(value: str) -> str:
+    """A username (checked against the username rules) or anything address-shaped."""
+    if "@" not in value:
+        try:
+            validate_username(value)
+        except InputValidationError:
+            raise ValueError("must be a username or an email address") from None
+    return value
+
+
 class ResolveUser(Params):
-    username: str = Field(min_length=1, max_length=255)
+    username: Annotated[str, AfterValidator(_username_or_address)] = Field(
+        min_length=1, max_length=255
+    )
 
 
 class DeleteUser(Params):

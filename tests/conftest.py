@@ -38,6 +38,7 @@ REQUIRED_CODES = frozenset(
         "WildcardNotPermitted",
         "AliasExists",
         "AliasNotFound",
+        "FileNotFound",
         "InsecurePasswordError",
         "NoUpdates",
         "UserDisabled",
@@ -117,15 +118,28 @@ class Api:
         headers: dict[str, str] | None = None,
         data: bytes | str | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        sent = dict(headers or {})
+        """One request; every answer is checked against the contract on the way."""
+        sent = {"X-Request-Id": f"t-{uuid.uuid4().hex}", **(headers or {})}
         if self.token is not None:
             sent.setdefault("X-Access-Token", self.token)
         response = await self.client.request(
             method, path, json=body, params=params, headers=sent, data=data
         )
         payload = await response.json(content_type=None)
-        if isinstance(payload, dict) and payload.get("success") is False and "code" in payload:
+        assert response.headers["X-Request-Id"] == sent["X-Request-Id"]
+        if response.status >= 400:
+            assert set(payload) <= {"success", "error", "code", "details", "requestId"}, payload
+            assert payload["success"] is False
+            assert payload["requestId"] == sent["X-Request-Id"]
+            assert isinstance(payload["code"], str) and isinstance(payload["error"], str)
+            assert payload.get("details", {"non": "empty"}), payload  # present means something
+            if response.status == 429:
+                assert response.headers["Retry-After"] == str(payload["details"]["retry_after"])
+            if response.status == 503:
+                assert int(response.headers["Retry-After"]) > 0
             SEEN_CODES.add(payload["code"])
+        else:
+            assert payload["success"] is True, payload
         return response.status, payload
 
     async def get(self, path: str, **kw: Any) -> tuple[int, dict[str, Any]]:
@@ -158,7 +172,9 @@ def assert_error(status: int, body: dict[str, Any], expected_status: int, code: 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """On a full, green run: every required code must have been produced by some request."""
     config = session.config
-    narrowed = config.option.keyword or config.option.markexpr or config.option.lf
+    narrowed = (
+        config.option.keyword or config.option.markexpr or getattr(config.option, "lf", False)
+    )
     full_run = all(Path(arg).is_dir() for arg in config.args) and not narrowed
     if not full_run or exitstatus != 0:
         return

@@ -8,6 +8,7 @@ each in one place. See shared/design/error-contract.md.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 _CATALOGUE: dict[str, type[WildpyError]] = {}
@@ -41,6 +42,10 @@ class WildpyError(Exception):
     @classmethod
     def code(cls) -> str:
         return cls.__name__
+
+    def response_headers(self) -> dict[str, str]:
+        """The extra headers a REST answer with this error carries."""
+        return dict(self.headers)
 
     def imap_response(self) -> str:
         """The IMAP reply text: the response code, then the catalogue code, then the message."""
@@ -104,11 +109,30 @@ class Conflict(WildpyError):
 
 
 class RateLimited(WildpyError):
+    """A limit was hit: `details` always says when to retry (`retry_after`, whole seconds), and
+    the REST answer repeats it as `Retry-After`."""
+
     abstract = True
     status = 429
     imap = "NO [LIMIT]"
     smtp: ClassVar[str | None] = "451 4.7.1"
     retryable = True
+    #: when the limiter could not say how long its window still runs
+    default_retry_after: ClassVar[int] = 60
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        details = dict(details or {})
+        retry = details.get("retry_after")
+        if isinstance(retry, int | float) and not isinstance(retry, bool) and retry > 0:
+            details["retry_after"] = math.ceil(retry)
+        else:
+            details["retry_after"] = self.default_retry_after
+        super().__init__(message, details=details)
+
+    def response_headers(self) -> dict[str, str]:
+        headers = super().response_headers()
+        headers["Retry-After"] = str((self.details or {})["retry_after"])
+        return headers
 
 
 class ServerFault(WildpyError):

@@ -3,7 +3,8 @@
 A token is 20 random bytes as 40 hex characters (WildDuck's form). Only its SHA-256 is stored.
 User tokens slide (each use extends them by the TTL, written at most once a minute to spare
 round trips) up to a maximum lifetime, and die when the user's `authVersion` moves past theirs
-(password change, suspension).
+(password change, suspension). `expires` and `lifetimeEnd` are Unix times in whole seconds: the
+embedded database stores a datetime written by `$set` (the slide) as a string, a number it keeps.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from wildpy.storage.accounts import AccessTokens, Users
@@ -20,8 +22,9 @@ from wildpy.storage.database import Document, is_id
 
 _TOKEN = re.compile(r"^[0-9a-f]{40}$")
 
-# sliding expiry is rewritten only when it moved by more than this, so most requests only read
-_SLIDE_GRANULARITY = timedelta(seconds=60)
+# sliding expiry is rewritten only when it moved by more than this (seconds), so most requests
+# only read; a tenth of the TTL when that is less, or a short TTL would never slide
+_SLIDE_GRANULARITY = 60
 
 
 @dataclass(frozen=True)
@@ -45,20 +48,22 @@ class TokenService:
     def __init__(self, tokens: AccessTokens, users: Users, *, ttl: int, lifetime: int) -> None:
         self._tokens = tokens
         self._users = users
-        self._ttl = timedelta(seconds=ttl)
-        self._lifetime = timedelta(seconds=lifetime)
+        self._ttl = ttl
+        self._lifetime = lifetime
+        self._slide_granularity = min(_SLIDE_GRANULARITY, ttl // 10)
 
     async def create_user_token(self, user_id: str, auth_version: int) -> str:
         token = secrets.token_hex(20)
         created = now()
+        start = int(created.timestamp())
         await self._tokens.insert(
             {
                 "_id": hash_token(token),
                 "user": user_id,
                 "role": "user",
                 "created": created,
-                "expires": created + self._ttl,
-                "lifetimeEnd": created + self._lifetime,
+                "expires": start + self._ttl,
+                "lifetimeEnd": start + self._lifetime,
                 "authVersion": auth_version,
             }
         )
@@ -86,7 +91,7 @@ class TokenService:
         record = await self._tokens.get(token_hash)
         if record is None:
             return None
-        moment = now()
+        moment = int(time.time())
         expires = record.get("expires")
         if expires is not None and (expires <= moment or record["lifetimeEnd"] <= moment):
             await self._tokens.delete_one({"_id": token_hash})
@@ -102,7 +107,7 @@ class TokenService:
                 return None
         if expires is not None:
             slid = min(moment + self._ttl, record["lifetimeEnd"])
-            if slid - expires > _SLIDE_GRANULARITY:
+            if slid - expires > self._slide_granularity:
                 await self._tokens.update_one({"_id": token_hash}, {"$set": {"expires": slid}})
         return TokenIdentity(record["role"], record["user"], token_hash, user_document)
 
@@ -114,4 +119,4 @@ class TokenService:
         await self._tokens.update_one({"_id": token_hash}, {"$set": {"authVersion": auth_version}})
 
     async def purge_expired(self) -> int:
-        return await self._tokens.delete_many({"expires": {"$lt": now()}})
+        return await self._tokens.delete_many({"expires": {"$lt": int(time.time())}})
