@@ -24,6 +24,11 @@ def dumps(body: dict[str, Any]) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False, default=_default) + "\n"
 
 
+def encode(value: Any) -> str:
+    """`value` as pretty-printed JSON, with the same encodings as the responses (dates, bytes)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_default)
+
+
 def json_response(
     body: dict[str, Any] | None = None,
     *,

@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import quote
 
 from conftest import Api, assert_error
-from wildpy.storage.database import new_id
 
 from wildpy.runtime import Runtime
+from wildpy.storage.database import new_id
 
 ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 UNKNOWN_ID = "0123456789abcdef01234567"

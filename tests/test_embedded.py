@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pymongo
 import pytest
+
 from wildpy.storage.embedded import EmbeddedDatabaseError, EmbeddedMongo
 
 Doc = dict[str, object]

@@ -1,4 +1,4 @@
-"""`create_app(config)`: the aiohttp application, with the runtime started in its cleanup context."""
+"""`create_app(config)`: the aiohttp application; the runtime starts in its cleanup context."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from wildpy.config import Config
-from wildpy.handlers import addresses, authentication, domainaliases, meta, users
+from wildpy.handlers import (
+    addresses,
+    authentication,
+    domainaliases,
+    files,
+    mailboxes,
+    meta,
+    updates,
+    users,
+)
 from wildpy.handlers.auth import auth_middleware
 from wildpy.handlers.context import CONFIG, RUNTIME
 from wildpy.handlers.middleware import error_middleware, request_id_middleware
@@ -19,6 +28,9 @@ ROUTE_TABLES = (
     authentication.routes,
     addresses.routes,
     domainaliases.routes,
+    files.routes,
+    mailboxes.routes,
+    updates.routes,
 )
 
 
@@ -33,6 +45,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None) -> web.Applica
     app[CONFIG] = config
     for table in ROUTE_TABLES:
         app.router.add_routes(table)
+    updates.install(app)
     if runtime is not None:
         app[RUNTIME] = runtime
     else:

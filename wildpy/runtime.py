@@ -17,12 +17,23 @@ from wildpy.counters import Counters, open_counters
 from wildpy.roles import Roles
 from wildpy.services.addresses import AddressService
 from wildpy.services.auth import AuthService
+from wildpy.services.files import FileService
+from wildpy.services.journal import JournalService
+from wildpy.services.mailboxes import MailboxService
+from wildpy.services.messages import MessageService
+from wildpy.services.retention import RetentionJob
+from wildpy.services.threads import ThreadService
 from wildpy.services.tokens import TokenService
 from wildpy.services.users import UserService
 from wildpy.storage import accounts
+from wildpy.storage import messages as message_store
+from wildpy.storage.blobs import AttachmentRefs, AttachmentStore, Bucket
 from wildpy.storage.collection import Collection
 from wildpy.storage.database import Database
 from wildpy.storage.embedded import DataDirInUse, EmbeddedMongo
+from wildpy.storage.files import StorageFiles
+from wildpy.storage.journal import Journal
+from wildpy.storage.mailboxes import Mailboxes
 
 log = logging.getLogger("wildpy")
 
@@ -38,6 +49,14 @@ class Repositories:
     tokens: accounts.AccessTokens
     address_register: accounts.AddressRegister
     auth_log: accounts.AuthLog
+    mailboxes: Mailboxes
+    journal: Journal
+    storage_files: StorageFiles
+    messages: message_store.Messages
+    archived: message_store.Archived
+    threads: message_store.Threads
+    tombstones: message_store.Tombstones
+    attachment_refs: AttachmentRefs
 
     @classmethod
     def build(cls, db: Database) -> Repositories:
@@ -49,6 +68,14 @@ class Repositories:
             tokens=accounts.AccessTokens(db),
             address_register=accounts.AddressRegister(db),
             auth_log=accounts.AuthLog(db),
+            mailboxes=Mailboxes(db),
+            journal=Journal(db),
+            storage_files=StorageFiles(db),
+            messages=message_store.Messages(db),
+            archived=message_store.Archived(db),
+            threads=message_store.Threads(db),
+            tombstones=message_store.Tombstones(db),
+            attachment_refs=AttachmentRefs(db),
         )
 
     def all(self) -> list[Collection]:
@@ -70,12 +97,21 @@ class Runtime:
     addresses: AddressService
     tokens: TokenService
     auth: AuthService
+    journal: JournalService
+    mailboxes: MailboxService
+    files: FileService
+    messages: MessageService
+    retention: RetentionJob
     #: the embedded server, when this process started one
     embedded: EmbeddedMongo | None = None
 
 
 def build_runtime(config: Config, database: Database, counters: Counters, roles: Roles) -> Runtime:
     repos = Repositories.build(database)
+    journal = JournalService(repos.journal)
+    # the message service is attached below as `mailboxes.messages`: it needs the mailboxes
+    # and the mailbox service needs it (deleting a mailbox removes its messages and quota)
+    mailboxes = MailboxService(repos.mailboxes, repos.users, journal)
     addresses = AddressService(
         repos.addresses, repos.domain_aliases, repos.users, repos.address_register
     )
@@ -87,10 +123,13 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         addresses,
         counters,
         email_domain=config.email_domain or _hostname(),
+        mailboxes=mailboxes,
     )
     tokens = TokenService(
         repos.tokens, repos.users, ttl=config.api.token_ttl, lifetime=config.api.token_lifetime
     )
+    messages = build_message_service(database, repos, journal)
+    mailboxes.messages = messages
     return Runtime(
         config=config,
         database=database,
@@ -101,6 +140,34 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         addresses=addresses,
         tokens=tokens,
         auth=AuthService(repos.users, users, tokens, counters),
+        files=FileService(repos.storage_files, repos.users),
+        journal=journal,
+        mailboxes=mailboxes,
+        messages=messages,
+        retention=RetentionJob(messages),
+    )
+
+
+def build_message_service(
+    database: Database,
+    repos: Repositories,
+    journal: JournalService,
+    *,
+    attachment_bucket: Bucket | None = None,
+) -> MessageService:
+    """The message store; tests pass their own `attachment_bucket` to inject storage faults."""
+    return MessageService(
+        users=repos.users,
+        mailboxes=repos.mailboxes,
+        messages=repos.messages,
+        archived=repos.archived,
+        tombstones=repos.tombstones,
+        threads=ThreadService(repos.threads),
+        attachments=AttachmentStore(
+            repos.attachment_refs, attachment_bucket or Bucket(database, "attachments")
+        ),
+        bodies=Bucket(database, "bodies"),
+        journal=journal,
     )
 
 
@@ -172,5 +239,7 @@ async def _janitor(runtime: Runtime) -> None:
         try:
             await runtime.tokens.purge_expired()
             await runtime.users.purge_deleted()
+            await runtime.journal.purge_expired()
+            await runtime.retention.run_once()
         except Exception:  # a failed round is retried at the next interval
             log.exception("janitor round failed")

@@ -7,6 +7,7 @@ tags and metadata encoding, NoUpdates when a change changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import string
@@ -19,7 +20,7 @@ from wildpy import errors, passwords
 from wildpy.addressing import (
     default_address_for,
     forward_target,
-    normalize_address,
+    parse_address,
     username_view,
     validate_username,
 )
@@ -31,8 +32,11 @@ from wildpy.storage.pagination import Page
 
 from .addresses import AddressService
 from .limits import COUNTER_OF_FIELD, LIMIT_FIELDS, allowed, describe_limits
+from .mailboxes import MailboxService
 
 TEMP_PASSWORD_WINDOW = timedelta(hours=24)
+#: previous password hashes kept on the account (WildDuck keeps them all)
+OLD_PASSWORDS_KEPT = 10
 
 #: plain fields copied as given on create and update
 _PLAIN_FIELDS = (
@@ -56,6 +60,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _account_state(user: Document) -> dict[str, bool]:
+    """The flags every view of a user shows. bool(): the embedded database stores a boolean
+    written by $set as 0/1. A temporary password counts as a password (as in WildDuck)."""
+    return {
+        "hasPasswordSet": bool(user.get("password") or user.get("tempPassword")),
+        "activated": bool(user.get("activated", True)),
+        "disabled": bool(user.get("disabled")),
+        "suspended": bool(user.get("suspended")),
+    }
+
+
 @dataclass(frozen=True)
 class UserPage:
     page: Page
@@ -73,6 +88,7 @@ class UserService:
         counters: Counters,
         *,
         email_domain: str,
+        mailboxes: MailboxService,
     ) -> None:
         self._db = db
         self._users = users
@@ -81,6 +97,7 @@ class UserService:
         self._addresses = addresses
         self._counters = counters
         self._email_domain = email_domain
+        self._mailboxes = mailboxes
 
     # ------------------------------------------------------------------------------ reading
 
@@ -101,9 +118,9 @@ class UserService:
             "language": user.get("language", ""),
             "retention": user.get("retention") or False,
             "enabled2fa": user.get("enabled2fa", []),
-            "autoreply": user.get("autoreply", False),
-            "encryptMessages": user.get("encryptMessages", False),
-            "encryptForwarded": user.get("encryptForwarded", False),
+            "autoreply": bool(user.get("autoreply")),
+            "encryptMessages": bool(user.get("encryptMessages")),
+            "encryptForwarded": bool(user.get("encryptForwarded")),
             "pubKey": user.get("pubKey", ""),
             "spamLevel": user.get("spamLevel", 50),
             "keyInfo": False,
@@ -115,10 +132,7 @@ class UserService:
             "fromWhitelist": user.get("fromWhitelist", []),
             "featureFlags": user.get("featureFlags", {}),
             "disabledScopes": user.get("disabledScopes", []),
-            "hasPasswordSet": bool(user.get("password")),
-            "activated": user.get("activated", True),
-            "disabled": user.get("disabled", False),
-            "suspended": user.get("suspended", False),
+            **_account_state(user),
         }
 
     async def list(
@@ -170,14 +184,11 @@ class UserService:
             "tags": user.get("tags", []),
             "targets": [target["value"] for target in user.get("targets", [])],
             "enabled2fa": user.get("enabled2fa", []),
-            "autoreply": user.get("autoreply", False),
-            "encryptMessages": user.get("encryptMessages", False),
-            "encryptForwarded": user.get("encryptForwarded", False),
+            "autoreply": bool(user.get("autoreply")),
+            "encryptMessages": bool(user.get("encryptMessages")),
+            "encryptForwarded": bool(user.get("encryptForwarded")),
             "quota": {"allowed": allowed(user, "quota"), "used": int(user.get("storageUsed", 0))},
-            "hasPasswordSet": bool(user.get("password")),
-            "activated": user.get("activated", True),
-            "disabled": user.get("disabled", False),
-            "suspended": user.get("suspended", False),
+            **_account_state(user),
         }
         if include_meta:
             row["metaData"] = decode_metadata(user.get("metaData"))
@@ -202,13 +213,7 @@ class UserService:
         username = validate_username(fields["username"])
         user_id = new_id()
         password_hash = await self._password_hash(fields)
-        email_given = bool(fields.get("address")) and not fields.get("emptyAddress")
-        if email_given:
-            address = normalize_address(fields["address"])
-        elif fields.get("emptyAddress"):
-            address = ""
-        else:
-            address = default_address_for(username, self._email_domain)
+        address = self._main_address(username, fields)
         tags, tagsview = normalize_tags(fields.get("tags") or [])
         document: Document = {
             "_id": user_id,
@@ -261,11 +266,45 @@ class UserService:
                 await self._addresses.insert_main_address(
                     user_id, address, tags=tags if fields.get("addTagsToAddress") else []
                 )
-            except errors.AddressExistsError:
-                # nothing half-made: the account goes again when its address is taken
+            except Exception:
+                # nothing half-made: the account goes again when its address can not be added
                 await self._users.delete_one({"_id": user_id})
                 raise
+        try:
+            await self._mailboxes.create_defaults(
+                user_id,
+                str(document.get("language") or ""),
+                fields.get("mailboxes"),
+                retention=int(document.get("retention") or 0),
+            )
+        except BaseException:
+            # nothing half-made: an account whose folders could not be made goes again; when the
+            # database is down this fails too, and the first error is the one to report
+            with contextlib.suppress(Exception):
+                await self._addresses.remove_all_of_user(user_id)
+            with contextlib.suppress(Exception):
+                await self._users.delete_one({"_id": user_id})
+            raise
         return user_id
+
+    def _main_address(self, username: str, fields: Mapping[str, Any]) -> str:
+        """The main address to create the user with ('' for none), validated before anything is
+        written, so that an unusable address refuses the request instead of leaving a user
+        without it."""
+        if fields.get("emptyAddress"):
+            return ""
+        if fields.get("address"):
+            return parse_address(fields["address"]).address
+        try:
+            return parse_address(default_address_for(username, self._email_domain)).address
+        except errors.InputValidationError:
+            # WildDuck stores such an address anyway (a 128-character username, "a:b"), and it
+            # can never receive mail; say so instead
+            message = (
+                f'username "{username}" does not make a valid email address: '
+                'give "address", or "emptyAddress": true'
+            )
+            raise errors.InputValidationError(message, details={"address": message}) from None
 
     async def _password_hash(self, fields: Mapping[str, Any]) -> str:
         password = fields.get("password")
@@ -296,7 +335,7 @@ class UserService:
     async def update(
         self, user_id: str, fields: Mapping[str, Any], *, via_token: str | None = None
     ) -> None:
-        """PUT /users/:id. `via_token` is the caller's token hash, kept valid on a password change."""
+        """PUT /users/:id. `via_token`: the caller's token hash, kept valid by a password change."""
         user = await self.load(user_id)
         changes: Document = {}
         for key in _PLAIN_FIELDS:
@@ -321,7 +360,6 @@ class UserService:
             changes["enabled2fa"] = []
 
         increments: Document = {}
-        pushes: Document = {}
         unsets: Document = {}
         password_change = "password" in fields and fields["password"] is not None
         if password_change:
@@ -330,7 +368,11 @@ class UserService:
             changes["password"] = new_hash
             changes["passwordChange"] = utcnow()
             if user.get("password"):
-                pushes["oldPasswords"] = {"date": utcnow(), "hash": user["password"]}
+                # the whole (bounded) list is $set: the embedded database stores a sub-document
+                # given to $push as a JSON string
+                history = [item for item in user.get("oldPasswords", []) if isinstance(item, dict)]
+                history.append({"date": utcnow(), "hash": user["password"]})
+                changes["oldPasswords"] = history[-OLD_PASSWORDS_KEPT:]
             if "tempPassword" in user:
                 unsets["tempPassword"] = ""
             increments["authVersion"] = 1
@@ -344,8 +386,6 @@ class UserService:
         update: Document = {"$set": changes}
         if increments:
             update["$inc"] = increments
-        if pushes:
-            update["$push"] = pushes
         if unsets:
             update["$unset"] = unsets
         updated = await self._users.find_one_and_update(
@@ -371,7 +411,7 @@ class UserService:
             raise errors.AuthFail()
 
     async def reset_password(self, user_id: str, valid_after: datetime | None) -> dict[str, Any]:
-        """A temporary password, valid for 24 hours from `valid_after`; the old one keeps working."""
+        """A temporary password, valid 24 hours from `valid_after`; the old one keeps working."""
         alphabet = string.ascii_letters + string.digits
         password = "".join(secrets.choice(alphabet) for _ in range(12))
         start = valid_after or utcnow()

@@ -1,0 +1,250 @@
+"""The change journal: every change to a user's mailboxes and messages, as ordered events.
+
+Writers call `record` after a change; readers (`/updates`, later IMAP IDLE) follow a user's events
+with `since`/`wait` or, for a long-lived stream, a `JournalListener`. Delivery works across
+processes without Redis or change streams (storage.md: `watch()` never delivers on the embedded
+server): a waiting reader polls the collection every `poll_interval` seconds, and a writer in the
+same process wakes its readers at once.
+
+Order and event ids. An event's id is its `_id` (an ObjectId as hex). Events are ordered by
+`(created, _id)`, where `created` is the writer's clock in milliseconds: ObjectIds only carry whole
+seconds, and within a second ids from two processes compare by their random process bytes, so an
+id-only cursor could skip another process's event for good. Within a process, ids break ties in
+write order.
+
+One race remains with any cursor: an event can become visible after a later one (two concurrent
+writers; a slow insert; clocks of two hosts a little apart). A `JournalListener` therefore
+re-reads the last `LOOKBACK` of events on every poll and skips the ids it already delivered, so
+such an event is still delivered, late but once. `since`/`wait` are the stateless form: strictly
+after the given event, no look-back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from wildpy.storage.database import Document, new_id
+from wildpy.storage.journal import JOURNAL_TTL_SECONDS, Journal
+
+#: how often a waiting reader looks for events written by other processes
+POLL_INTERVAL = 0.25
+#: how late an event may become visible and still reach a listener that has moved past it
+LOOKBACK = timedelta(seconds=2)
+#: events read per query; a listener that gets a full batch reads on without look-back
+BATCH = 500
+
+_ORDER = [("created", 1), ("_id", 1)]
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where an event sits in a user's journal."""
+
+    created: datetime
+    id: str
+
+    @classmethod
+    def of(cls, event: Document) -> Position:
+        return cls(event["created"], str(event["_id"]))
+
+    def after(self) -> Document:
+        """The query condition for events after this position."""
+        return {
+            "$or": [
+                {"created": {"$gt": self.created}},
+                {"created": self.created, "_id": {"$gt": self.id}},
+            ]
+        }
+
+
+def _now() -> datetime:
+    # BSON dates hold milliseconds; truncating here keeps what we return equal to what is stored
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class JournalService:
+    def __init__(self, journal: Journal, *, poll_interval: float = POLL_INTERVAL) -> None:
+        self._journal = journal
+        self.poll_interval = poll_interval
+        #: readers of this process waiting for a user's next event, woken by `record`
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    # ------------------------------------------------------------------------------ writing
+
+    async def record(self, user: str, mailbox: str, command: str, **fields: Any) -> str:
+        """Write one event and return its id. Fields given as None are left out."""
+        ids = await self.record_many(user, [{"mailbox": mailbox, "command": command, **fields}])
+        return ids[0]
+
+    async def record_many(self, user: str, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Write several events of one user in one round trip, in order; their ids."""
+        if not events:
+            return []
+        created = _now()
+        documents = [
+            {
+                "_id": new_id(),
+                "user": user,
+                **{key: value for key, value in event.items() if value is not None},
+                "created": created,
+            }
+            for event in events
+        ]
+        await self._journal.insert_many(documents)
+        self._wake(user)
+        return [document["_id"] for document in documents]
+
+    # ------------------------------------------------------------------------------ reading
+
+    async def latest(self, user: str) -> Position | None:
+        """The position of the user's newest event, or None when there is none."""
+        rows = await self._journal.find(
+            {"user": user}, {"created": 1}, sort=[("created", -1), ("_id", -1)], limit=1
+        )
+        return Position.of(rows[0]) if rows else None
+
+    async def position(self, user: str, event_id: str) -> Position:
+        """The position of one of the user's events, by id.
+
+        An event that expired (or never existed) still marks a point in time: its id's own
+        timestamp, so a client resuming after a long absence gets what is left after it.
+        """
+        event = await self._journal.find_one({"_id": event_id, "user": user}, {"created": 1})
+        if event is not None:
+            return Position.of(event)
+        return Position(ObjectId(event_id).generation_time, event_id)
+
+    async def since(self, user: str, after_id: str | None, limit: int = BATCH) -> list[Document]:
+        """The user's events after `after_id` (from the oldest kept when None), oldest first."""
+        start = await self.position(user, after_id) if after_id else None
+        return await self.read_after(user, start, limit)
+
+    # the contract names the parameter `timeout`; it bounds a poll loop, not one await
+    async def wait(
+        self,
+        user: str,
+        after_id: str | None,
+        timeout: float,  # noqa: ASYNC109
+    ) -> list[Document]:
+        """The events after `after_id`, waiting up to `timeout` seconds for the first one;
+        [] when none came."""
+        start = await self.position(user, after_id) if after_id else None
+        deadline = time.monotonic() + timeout
+        while True:
+            events = await self.read_after(user, start, BATCH)
+            remaining = deadline - time.monotonic()
+            if events or remaining <= 0:
+                return events
+            await self.pause(user, min(self.poll_interval, remaining))
+
+    async def listen(self, user: str, after_id: str | None = None) -> JournalListener:
+        """A listener for the user's events after `after_id`, or after the newest one now."""
+        start = await self.position(user, after_id) if after_id else await self.latest(user)
+        return JournalListener(self, user, start)
+
+    async def read_after(
+        self, user: str, start: Position | None, limit: int = BATCH
+    ) -> list[Document]:
+        """The user's events strictly after `start` (all when None), oldest first."""
+        query: Document = {"user": user}
+        if start is not None:
+            query.update(start.after())
+        return await self._journal.find(query, sort=_ORDER, limit=limit)
+
+    async def read_window(self, user: str, since: datetime, limit: int = BATCH) -> list[Document]:
+        """The user's events written at `since` or later, oldest first."""
+        return await self._journal.find(
+            {"user": user, "created": {"$gte": since}}, sort=_ORDER, limit=limit
+        )
+
+    # ------------------------------------------------------------------------------ waiting
+
+    async def pause(self, user: str, seconds: float, stop: asyncio.Event | None = None) -> None:
+        """Sleep up to `seconds`, less when this process records an event for `user` or `stop`
+        is set."""
+        woken = asyncio.Event()
+        waiters = self._waiters.setdefault(user, set())
+        waiters.add(woken)
+        waits = [asyncio.ensure_future(woken.wait())]
+        if stop is not None:
+            waits.append(asyncio.ensure_future(stop.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            waiters.discard(woken)
+            if not waiters:
+                self._waiters.pop(user, None)
+
+    def _wake(self, user: str) -> None:
+        for woken in self._waiters.get(user, ()):
+            woken.set()
+
+    # ------------------------------------------------------------------------------ upkeep
+
+    async def purge_expired(self) -> int:
+        """Drop events older than the journal's TTL (the janitor calls this)."""
+        return await self._journal.purge_before(_now() - timedelta(seconds=JOURNAL_TTL_SECONDS))
+
+
+class JournalListener:
+    """Follows one user's journal from a starting point, delivering each event once."""
+
+    def __init__(self, journal: JournalService, user: str, start: Position | None) -> None:
+        self._journal = journal
+        self.user = user
+        #: events at or before this were there before the listener started
+        self._floor = start
+        #: the newest event delivered (or the start)
+        self._cursor = start
+        #: ids delivered within the look-back window, so a re-read does not repeat them
+        self._seen: dict[str, datetime] = {}
+        #: the last read was a full batch: read on strictly after the cursor until caught up
+        self._catching_up = False
+
+    @property
+    def last_id(self) -> str | None:
+        return self._cursor.id if self._cursor is not None else None
+
+    async def poll(self) -> list[Document]:
+        """The events that arrived since the last poll (one query)."""
+        cursor = self._cursor
+        if cursor is None:
+            rows = await self._journal.read_after(self.user, None, BATCH)
+        elif self._catching_up:
+            rows = await self._journal.read_after(self.user, cursor, BATCH)
+        else:
+            rows = await self._journal.read_window(self.user, cursor.created - LOOKBACK, BATCH)
+        self._catching_up = len(rows) == BATCH
+        fresh = []
+        for row in rows:
+            position = Position.of(row)
+            if position.id in self._seen or (self._floor is not None and position <= self._floor):
+                continue
+            fresh.append(row)
+            self._seen[position.id] = position.created
+            if self._cursor is None or position > self._cursor:
+                self._cursor = position
+        if self._cursor is not None:
+            horizon = self._cursor.created - LOOKBACK
+            self._seen = {ident: at for ident, at in self._seen.items() if at >= horizon}
+        return fresh
+
+    async def next(self, seconds: float, stop: asyncio.Event | None = None) -> list[Document]:
+        """The next events, waiting up to `seconds` for them; [] if none came or `stop` is set."""
+        deadline = time.monotonic() + seconds
+        while True:
+            events = await self.poll()
+            remaining = deadline - time.monotonic()
+            if events or remaining <= 0 or (stop is not None and stop.is_set()):
+                return events
+            await self._journal.pause(self.user, min(self._journal.poll_interval, remaining), stop)
