@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from .auth import permit, permit_listing
 from .context import runtime
-from .responses import ok
+from .responses import ok, page_answer
 from .validation import Bool, ObjectIdStr, PageParams, Params, read_params
 
 routes = web.RouteTableDef()
@@ -138,6 +138,7 @@ async def list_addresses(request: web.Request) -> web.Response:
     params = await read_params(request, ListAddresses, body=False)
     permission, only_user = permit_listing(request, "addresslisting")
     page, rows = await runtime(request).addresses.list_all(
+        params.paging,
         query=params.query,
         forward=params.forward,
         tags=params.tags,
@@ -145,19 +146,9 @@ async def list_addresses(request: web.Request) -> web.Response:
         only_user=only_user,
         meta=bool(params.metaData),
         internal=bool(params.internalData),
-        limit=params.limit,
-        next_cursor=params.next,
-        previous_cursor=params.previous,
-        page=params.page,
     )
-    return ok(
-        query=params.query or "",
-        total=page.total,
-        page=page.page,
-        previousCursor=page.previous_cursor,
-        nextCursor=page.next_cursor,
-        results=[permission.filter(row) for row in rows],
-    )
+    rows = [permission.filter(row) for row in rows]
+    return page_answer(page, rows, query=params.query or "")
 
 
 @routes.get("/addresses/resolve/{address:[^/]+}")

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from .auth import permit
 from .context import runtime
-from .responses import ok
+from .responses import ok, page_answer
 from .validation import ObjectIdStr, PageParams, Params, read_params
 
 routes = web.RouteTableDef()
@@ -34,21 +34,8 @@ class ResolveAlias(Params):
 async def list_aliases(request: web.Request) -> web.Response:
     params = await read_params(request, ListAliases, body=False)
     permit(request, "read", "domainaliases")
-    page, rows = await runtime(request).addresses.list_aliases(
-        query=params.query,
-        limit=params.limit,
-        next_cursor=params.next,
-        previous_cursor=params.previous,
-        page=params.page,
-    )
-    return ok(
-        query=params.query or "",
-        total=page.total,
-        page=page.page,
-        previousCursor=page.previous_cursor,
-        nextCursor=page.next_cursor,
-        results=rows,
-    )
+    page, rows = await runtime(request).addresses.list_aliases(params.paging, query=params.query)
+    return page_answer(page, rows, query=params.query or "")
 
 
 @routes.post("/domainaliases")

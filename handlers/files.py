@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field
 
 from .auth import permit
 from .context import request_id, runtime
-from .responses import ok
+from .responses import ok, page_answer
 from .validation import LooseParams, ObjectIdStr, PageParams, Params, read_params
 
 log = logging.getLogger("wildpy.api")
@@ -110,22 +110,8 @@ async def upload_file(request: web.Request) -> web.Response:
 async def list_files(request: web.Request) -> web.Response:
     params = await read_params(request, ListFiles, body=False)
     permit(request, "read", "storage", owner=params.user)
-    page, rows = await runtime(request).files.list(
-        params.user,
-        query=params.query,
-        limit=params.limit,
-        next_cursor=params.next,
-        previous_cursor=params.previous,
-        page=params.page,
-    )
-    return ok(
-        query=params.query or "",
-        total=page.total,
-        page=page.page,
-        previousCursor=page.previous_cursor,
-        nextCursor=page.next_cursor,
-        results=rows,
-    )
+    page, rows = await runtime(request).files.list(params.user, params.paging, query=params.query)
+    return page_answer(page, rows, query=params.query or "")
 
 
 @routes.get("/users/{user}/storage/{file}")

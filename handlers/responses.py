@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from wildpy.storage.pagination import Page
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -50,3 +52,15 @@ def json_response(
 def ok(**fields: Any) -> web.Response:
     """A 200 `{"success": true, ...fields}` answer."""
     return json_response(fields)
+
+
+def page_answer(page: Page, results: list[dict[str, Any]], **extra: Any) -> web.Response:
+    """A paginated listing in WildDuck's shape."""
+    return ok(
+        **extra,
+        total=page.total,
+        page=page.page,
+        previousCursor=page.previous_cursor,
+        nextCursor=page.next_cursor,
+        results=results,
+    )

@@ -13,7 +13,7 @@ from wildpy.errors import InputValidationError
 
 from .auth import permit, permit_listing
 from .context import auth, runtime
-from .responses import ok
+from .responses import ok, page_answer
 from .validation import Bool, ObjectIdStr, PageParams, Params, read_params
 
 routes = web.RouteTableDef()
@@ -143,6 +143,7 @@ async def list_users(request: web.Request) -> web.Response:
     params = await read_params(request, ListUsers, body=False)
     permission, only_user = permit_listing(request, "userlisting")
     result = await runtime(request).users.list(
+        params.paging,
         query=params.query,
         forward=params.forward,
         tags=params.tags,
@@ -150,19 +151,9 @@ async def list_users(request: web.Request) -> web.Response:
         only_user=only_user,
         include_meta=bool(params.metaData),
         include_internal=bool(params.internalData),
-        limit=params.limit,
-        next_cursor=params.next,
-        previous_cursor=params.previous,
-        page=params.page,
     )
-    return ok(
-        query=params.query or "",
-        total=result.page.total,
-        page=result.page.page,
-        previousCursor=result.page.previous_cursor,
-        nextCursor=result.page.next_cursor,
-        results=[permission.filter(row) for row in result.results],
-    )
+    rows = [permission.filter(row) for row in result.results]
+    return page_answer(result.page, rows, query=params.query or "")
 
 
 @routes.post("/users")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from wildpy.errors import InputValidationError, InvalidContent
 from wildpy.fields import parse_bool
+from wildpy.storage.pagination import PageRequest
 
 from .context import AUTH_KEY, AuthContext
 
@@ -71,6 +72,10 @@ class PageParams(LooseParams):
     next: str | None = Field(None, max_length=1024, pattern=r"^[A-Za-z0-9_-]+$")
     previous: str | None = Field(None, max_length=1024, pattern=r"^[A-Za-z0-9_-]+$")
     page: int = Field(1, ge=1)
+
+    @property
+    def paging(self) -> PageRequest:
+        return PageRequest(self.limit, self.next, self.previous, self.page)
 
 
 async def read_body(request: web.Request) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from .database import Database, Document, Repository
-from .pagination import Page, paginate
+from .pagination import Page, PageRequest, paginate
 
 
 @dataclass(frozen=True)
@@ -100,13 +100,10 @@ class Collection(Repository):
     async def page(
         self,
         query: Document,
+        paging: PageRequest,
         *,
         field: str = "_id",
         ascending: bool = True,
-        limit: int = 20,
-        next_cursor: str | None = None,
-        previous_cursor: str | None = None,
-        page: int = 1,
         projection: Document | None = None,
     ) -> Page:
         return await paginate(
@@ -114,9 +111,6 @@ class Collection(Repository):
             query,
             field=field,
             ascending=ascending,
-            limit=limit,
-            next_cursor=next_cursor,
-            previous_cursor=previous_cursor,
-            page=page,
+            paging=paging,
             projection=projection,
         )

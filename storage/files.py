@@ -32,7 +32,7 @@ from pymongo.errors import PyMongoError
 
 from .collection import Collection, Index
 from .database import Database, Document, translate
-from .pagination import Page
+from .pagination import Page, PageRequest
 
 log = logging.getLogger("wildpy.storage")
 
@@ -167,21 +167,11 @@ class StorageFiles(Collection):
         user: str,
         *,
         filename_pattern: str | None,
-        limit: int,
-        next_cursor: str | None,
-        previous_cursor: str | None,
-        page: int,
+        paging: PageRequest,
     ) -> Page:
         """One page of `user`'s files ordered by (filename, _id). `filename_pattern` is a regular
         expression the caller has already escaped; it matches case-insensitively."""
         query: dict[str, Any] = {"user": user}
         if filename_pattern:
             query["filename"] = {"$regex": filename_pattern, "$options": "i"}
-        return await self.page(
-            query,
-            field="filename",
-            limit=limit,
-            next_cursor=next_cursor,
-            previous_cursor=previous_cursor,
-            page=page,
-        )
+        return await self.page(query, paging, field="filename")

@@ -21,6 +21,16 @@ from wildpy.errors import InputValidationError
 Document = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """What a client asked for: page size, a cursor either way, and the page number it shows."""
+
+    limit: int = 20
+    next: str | None = None
+    previous: str | None = None
+    page: int = 1
+
+
 @dataclass
 class Page:
     results: list[Document]
@@ -71,19 +81,17 @@ async def paginate(
     *,
     field: str = "_id",
     ascending: bool = True,
-    limit: int = 20,
-    next_cursor: str | None = None,
-    previous_cursor: str | None = None,
-    page: int = 1,
+    paging: PageRequest = PageRequest(),
     projection: Document | None = None,
 ) -> Page:
     """One page of `query`, sorted by (field, _id); `next` beats `previous` (as in WildDuck)."""
     backwards = False
     bound: Bound | None = None
-    if next_cursor:
-        bound = decode_cursor(next_cursor, "next")
-    elif previous_cursor and page > 1:
-        bound = decode_cursor(previous_cursor, "previous")
+    limit, page = paging.limit, paging.page
+    if paging.next:
+        bound = decode_cursor(paging.next, "next")
+    elif paging.previous and page > 1:
+        bound = decode_cursor(paging.previous, "previous")
         backwards = True
 
     # walking backwards is walking forwards in the opposite order, then flipping the page

@@ -225,4 +225,4 @@ def test_format_string(value: str, wire: bytes) -> None:
 
 def test_format_value_rejects_bool() -> None:
     with pytest.raises(TypeError):
-        format_value([True])  # type: ignore[list-item]
+        format_value([True])

@@ -6,32 +6,32 @@ import pytest
 
 from wildpy.errors import InputValidationError
 from wildpy.runtime import Runtime
-from wildpy.storage.pagination import decode_cursor, encode_cursor
+from wildpy.storage.pagination import PageRequest, decode_cursor, encode_cursor
 
 
 async def test_walk_both_ways_and_past_the_end(runtime: Runtime) -> None:
     aliases = runtime.repositories.domain_aliases
     for index in range(7):
         await aliases.insert({"_id": f"{index:024x}", "alias": f"a{index}.test", "domain": "d"})
-    first = await aliases.page({}, field="alias", limit=3)
+    first = await aliases.page({}, PageRequest(3), field="alias")
     assert [r["alias"] for r in first.results] == ["a0.test", "a1.test", "a2.test"]
     assert first.previous_cursor is False and first.total == 7
     assert isinstance(first.next_cursor, str)
-    second = await aliases.page({}, field="alias", limit=3, next_cursor=first.next_cursor, page=2)
+    second = await aliases.page({}, PageRequest(3, next=first.next_cursor, page=2), field="alias")
     assert [r["alias"] for r in second.results] == ["a3.test", "a4.test", "a5.test"]
     assert isinstance(second.previous_cursor, str)
     back = await aliases.page(
-        {}, field="alias", limit=3, previous_cursor=second.previous_cursor, page=2
+        {}, PageRequest(3, previous=second.previous_cursor, page=2), field="alias"
     )
     assert [r["alias"] for r in back.results] == ["a0.test", "a1.test", "a2.test"]
-    last = await aliases.page({}, field="alias", limit=3, next_cursor=second.next_cursor, page=3)
+    last = await aliases.page({}, PageRequest(3, next=second.next_cursor, page=3), field="alias")
     assert [r["alias"] for r in last.results] == ["a6.test"] and last.next_cursor is False
     # the rows after a cursor vanish: the empty page still leads back
     await aliases.delete_many({"alias": "a6.test"})
-    empty = await aliases.page({}, field="alias", limit=3, next_cursor=second.next_cursor, page=3)
+    empty = await aliases.page({}, PageRequest(3, next=second.next_cursor, page=3), field="alias")
     assert empty.results == [] and isinstance(empty.previous_cursor, str)
     again = await aliases.page(
-        {}, field="alias", limit=3, previous_cursor=empty.previous_cursor, page=3
+        {}, PageRequest(3, previous=empty.previous_cursor, page=3), field="alias"
     )
     assert [r["alias"] for r in again.results] == ["a3.test", "a4.test", "a5.test"]
 

@@ -22,6 +22,7 @@ from wildpy.roles import RolesError
 from wildpy.runtime import Runtime, open_runtime
 from wildpy.storage.database import is_id
 from wildpy.storage.embedded import EmbeddedDatabaseError
+from wildpy.storage.pagination import PageRequest
 
 
 class CliError(Exception):
@@ -176,7 +177,7 @@ async def _create_user(runtime: Runtime, args: argparse.Namespace) -> int:
 async def _list_users(runtime: Runtime, query: str | None, limit: int) -> int:
     if not 1 <= limit <= 250:
         raise CliError("--limit must be between 1 and 250")
-    result = await runtime.users.list(query=query, limit=limit)
+    result = await runtime.users.list(PageRequest(limit=limit), query=query)
     for row in result.results:
         print(f"{row['id']}  {row['username']:<32} {row['address']}")
     print(f"({len(result.results)} of {result.page.total})")

@@ -22,10 +22,12 @@ from wildpy.addressing import (
     parse_address,
     resolution_candidates,
 )
-from wildpy.fields import decode_metadata, encode_metadata, normalize_tags, parse_tag_filter
+from wildpy.fields import decode_metadata, encode_metadata, normalize_tags
 from wildpy.storage.accounts import Addresses, AddressRegister, DomainAliases, Users
 from wildpy.storage.database import AlreadyExists, Document, is_id, new_id
-from wildpy.storage.pagination import Page
+from wildpy.storage.pagination import Page, PageRequest
+
+from .listing import contains, listing_filter
 
 DEFAULT_FORWARDS = 2000
 
@@ -407,6 +409,7 @@ class AddressService:
 
     async def list_all(
         self,
+        paging: PageRequest,
         *,
         query: str | None = None,
         forward: str | None = None,
@@ -415,32 +418,16 @@ class AddressService:
         only_user: str | None = None,
         meta: bool = False,
         internal: bool = False,
-        limit: int = 20,
-        next_cursor: str | None = None,
-        previous_cursor: str | None = None,
-        page: int = 1,
     ) -> tuple[Page, list[dict[str, Any]]]:
-        conditions: list[Document] = []
-        if only_user is not None:
-            conditions.append({"user": only_user})
-        if query:
-            conditions.append({"address": {"$regex": re.escape(query.lower())}})
-        if forward:
-            pattern = {"$regex": re.escape(forward.lower())}
-            conditions.append({"targets": {"$elemMatch": {"value": pattern}}})
-        if tags:
-            conditions.append({"tagsview": {"$in": parse_tag_filter(tags)}})
-        if required_tags:
-            conditions.append({"tagsview": {"$all": parse_tag_filter(required_tags)}})
-        filters: Document = {"$and": conditions} if len(conditions) > 1 else (conditions or [{}])[0]
-        result = await self._addresses.page(
-            filters,
-            field="addrview",
-            limit=limit,
-            next_cursor=next_cursor,
-            previous_cursor=previous_cursor,
-            page=page,
+        filters = listing_filter(
+            text_fields=("address",),
+            query=query,
+            forward=forward,
+            tags=tags,
+            required_tags=required_tags,
+            owner={"user": only_user} if only_user is not None else None,
         )
+        result = await self._addresses.page(filters, paging, field="addrview")
         rows = []
         for document in result.results:
             forwarded = "user" not in document
@@ -547,26 +534,10 @@ class AddressService:
             raise errors.AliasNotFound()
 
     async def list_aliases(
-        self,
-        *,
-        query: str | None,
-        limit: int,
-        next_cursor: str | None,
-        previous_cursor: str | None,
-        page: int,
+        self, paging: PageRequest, *, query: str | None
     ) -> tuple[Page, list[dict[str, Any]]]:
-        filters: Document = {}
-        if query:
-            pattern = {"$regex": re.escape(query.lower())}
-            filters = {"$or": [{"alias": pattern}, {"domain": pattern}]}
-        result = await self._aliases.page(
-            filters,
-            field="alias",
-            limit=limit,
-            next_cursor=next_cursor,
-            previous_cursor=previous_cursor,
-            page=page,
-        )
+        filters = contains(("alias", "domain"), query) or {}
+        result = await self._aliases.page(filters, paging, field="alias")
         rows = [
             {"id": d["_id"], "alias": d["alias"], "domain": d["domain"]} for d in result.results
         ]

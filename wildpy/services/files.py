@@ -30,7 +30,7 @@ from wildpy.storage.files import (
     StorageFiles,
     StoredFileReader,
 )
-from wildpy.storage.pagination import Page
+from wildpy.storage.pagination import Page, PageRequest
 
 log = logging.getLogger("wildpy.files")
 
@@ -254,14 +254,7 @@ class FileService:
     # ------------------------------------------------------------------------------ list
 
     async def list(
-        self,
-        user: str,
-        *,
-        query: str | None = None,
-        limit: int = 20,
-        next_cursor: str | None = None,
-        previous_cursor: str | None = None,
-        page: int = 1,
+        self, user: str, paging: PageRequest, *, query: str | None = None
     ) -> tuple[Page, list[dict[str, Any]]]:
         """One page of `user`'s files by file name; `query` matches a part of the file name,
         literally and case-insensitively. 404 UserNotFound for an unknown user."""
@@ -271,10 +264,7 @@ class FileService:
         result = await self._files.page_of_user(
             user,
             filename_pattern=escape_regex(query) if query else None,
-            limit=limit,
-            next_cursor=next_cursor,
-            previous_cursor=previous_cursor,
-            page=page,
+            paging=paging,
         )
         if result.total == 0:
             # only an empty answer needs to know whether the user exists (saves a round trip)

@@ -8,7 +8,6 @@ tags and metadata encoding, NoUpdates when a change changes nothing.
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 import string
 from collections.abc import Mapping
@@ -25,13 +24,14 @@ from wildpy.addressing import (
     validate_username,
 )
 from wildpy.counters import Counters
-from wildpy.fields import decode_metadata, encode_metadata, normalize_tags, parse_tag_filter
+from wildpy.fields import decode_metadata, encode_metadata, normalize_tags
 from wildpy.storage.accounts import AccessTokens, DeletedUsers, Users
 from wildpy.storage.database import AlreadyExists, Database, Document, new_id
-from wildpy.storage.pagination import Page
+from wildpy.storage.pagination import Page, PageRequest
 
 from .addresses import AddressService
 from .limits import COUNTER_OF_FIELD, LIMIT_FIELDS, allowed, describe_limits
+from .listing import listing_filter
 from .mailboxes import MailboxService
 
 TEMP_PASSWORD_WINDOW = timedelta(hours=24)
@@ -137,6 +137,7 @@ class UserService:
 
     async def list(
         self,
+        paging: PageRequest,
         *,
         query: str | None = None,
         forward: str | None = None,
@@ -145,32 +146,16 @@ class UserService:
         only_user: str | None = None,
         include_meta: bool = False,
         include_internal: bool = False,
-        limit: int = 20,
-        next_cursor: str | None = None,
-        previous_cursor: str | None = None,
-        page: int = 1,
     ) -> UserPage:
-        conditions: list[Document] = []
-        if only_user is not None:
-            conditions.append({"_id": only_user})
-        if query:
-            pattern = {"$regex": re.escape(query.lower())}
-            conditions.append({"$or": [{"address": pattern}, {"unameview": pattern}]})
-        if forward:
-            pattern = {"$regex": re.escape(forward.lower())}
-            conditions.append({"targets": {"$elemMatch": {"value": pattern}}})
-        if tags:
-            conditions.append({"tagsview": {"$in": parse_tag_filter(tags)}})
-        if required_tags:
-            conditions.append({"tagsview": {"$all": parse_tag_filter(required_tags)}})
-        filters: Document = {"$and": conditions} if len(conditions) > 1 else (conditions or [{}])[0]
-        result = await self._users.page(
-            filters,
-            limit=limit,
-            next_cursor=next_cursor,
-            previous_cursor=previous_cursor,
-            page=page,
+        filters = listing_filter(
+            text_fields=("address", "unameview"),
+            query=query,
+            forward=forward,
+            tags=tags,
+            required_tags=required_tags,
+            owner={"_id": only_user} if only_user is not None else None,
         )
+        result = await self._users.page(filters, paging)
         rows = [self._listing(user, include_meta, include_internal) for user in result.results]
         return UserPage(result, rows)
 
