@@ -3,8 +3,7 @@
 A token is 20 random bytes as 40 hex characters (WildDuck's form). Only its SHA-256 is stored.
 User tokens slide (each use extends them by the TTL, written at most once a minute to spare
 round trips) up to a maximum lifetime, and die when the user's `authVersion` moves past theirs
-(password change, suspension). `expires` and `lifetimeEnd` are Unix times in whole seconds: the
-embedded database stores a datetime written by `$set` (the slide) as a string, a number it keeps.
+(password change, suspension). `expires` and `lifetimeEnd` are Unix times in whole seconds.
 """
 
 from __future__ import annotations

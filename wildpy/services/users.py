@@ -61,13 +61,13 @@ def utcnow() -> datetime:
 
 
 def _account_state(user: Document) -> dict[str, bool]:
-    """The flags every view of a user shows. bool(): the embedded database stores a boolean
-    written by $set as 0/1. A temporary password counts as a password (as in WildDuck)."""
+    """The flags every view of a user shows. A temporary password counts as a password (as in
+    WildDuck)."""
     return {
         "hasPasswordSet": bool(user.get("password") or user.get("tempPassword")),
-        "activated": bool(user.get("activated", True)),
-        "disabled": bool(user.get("disabled")),
-        "suspended": bool(user.get("suspended")),
+        "activated": user.get("activated", True),
+        "disabled": user.get("disabled", False),
+        "suspended": user.get("suspended", False),
     }
 
 
@@ -353,8 +353,7 @@ class UserService:
             changes["password"] = new_hash
             changes["passwordChange"] = utcnow()
             if user.get("password"):
-                # the whole (bounded) list is $set: the embedded database stores a sub-document
-                # given to $push as a JSON string
+                # kept bounded: the newest OLD_PASSWORDS_KEPT hashes
                 history = [item for item in user.get("oldPasswords", []) if isinstance(item, dict)]
                 history.append({"date": utcnow(), "hash": user["password"]})
                 changes["oldPasswords"] = history[-OLD_PASSWORDS_KEPT:]
