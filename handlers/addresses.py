@@ -8,8 +8,11 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
+from wildpy import errors
+
 from .auth import permit, permit_listing
 from .context import runtime
+from .openapi import documented
 from .responses import ok, page_answer
 from .validation import Bool, ObjectIdStr, PageParams, Params, read_params
 
@@ -134,6 +137,7 @@ def _fields(params: Params, *exclude: str) -> dict[str, Any]:
 
 
 @routes.get("/addresses")
+@documented(ListAddresses)
 async def list_addresses(request: web.Request) -> web.Response:
     params = await read_params(request, ListAddresses, body=False)
     permission, only_user = permit_listing(request, "addresslisting")
@@ -152,6 +156,7 @@ async def list_addresses(request: web.Request) -> web.Response:
 
 
 @routes.get("/addresses/resolve/{address:[^/]+}")
+@documented(ResolveAddress, errors.AddressNotFound)
 async def resolve_address(request: web.Request) -> web.Response:
     params = await read_params(request, ResolveAddress, body=False)
     permit(request, "read", "addresses")
@@ -162,6 +167,7 @@ async def resolve_address(request: web.Request) -> web.Response:
 
 
 @routes.put("/addresses/renameDomain")
+@documented(RenameDomain)
 async def rename_domain(request: web.Request) -> web.Response:
     params = await read_params(request, RenameDomain)
     permit(request, "update", "addresses")
@@ -172,6 +178,7 @@ async def rename_domain(request: web.Request) -> web.Response:
 
 
 @routes.post("/addresses/forwarded")
+@documented(CreateForwarded, errors.AddressExistsError)
 async def create_forwarded(request: web.Request) -> web.Response:
     params = await read_params(request, CreateForwarded)
     permission = permit(request, "create", "addresses")
@@ -181,6 +188,7 @@ async def create_forwarded(request: web.Request) -> web.Response:
 
 
 @routes.get("/addresses/forwarded/{address}")
+@documented(ForwardedPath, errors.AddressNotFound)
 async def get_forwarded(request: web.Request) -> web.Response:
     params = await read_params(request, ForwardedPath, body=False)
     permission = permit(request, "read", "addresses")
@@ -188,6 +196,13 @@ async def get_forwarded(request: web.Request) -> web.Response:
 
 
 @routes.put("/addresses/forwarded/{id}")
+@documented(
+    UpdateForwarded,
+    errors.AddressNotFound,
+    errors.AddressExistsError,
+    errors.ChangeNotAllowed,
+    errors.NoUpdates,
+)
 async def update_forwarded(request: web.Request) -> web.Response:
     params = await read_params(request, UpdateForwarded)
     permission = permit(request, "update", "addresses")
@@ -198,6 +213,7 @@ async def update_forwarded(request: web.Request) -> web.Response:
 
 
 @routes.delete("/addresses/forwarded/{address}")
+@documented(ForwardedPath, errors.AddressNotFound)
 async def delete_forwarded(request: web.Request) -> web.Response:
     params = await read_params(request, ForwardedPath)
     permit(request, "delete", "addresses")
@@ -209,6 +225,7 @@ async def delete_forwarded(request: web.Request) -> web.Response:
 
 
 @routes.post("/users/{user}/addresses")
+@documented(CreateUserAddress, errors.UserNotFound, errors.AddressExistsError)
 async def create_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, CreateUserAddress)
     permission = permit(request, "create", "addresses", owner=params.user)
@@ -219,6 +236,7 @@ async def create_user_address(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user}/addresses")
+@documented(UserAddressQuery, errors.UserNotFound)
 async def list_user_addresses(request: web.Request) -> web.Response:
     params = await read_params(request, UserAddressQuery, body=False)
     permission = permit(request, "read", "addresses", owner=params.user)
@@ -231,6 +249,7 @@ async def list_user_addresses(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user}/addressregister")
+@documented(Register, errors.UserNotFound)
 async def address_register(request: web.Request) -> web.Response:
     params = await read_params(request, Register, body=False)
     permit(request, "read", "addresses", owner=params.user)
@@ -239,6 +258,7 @@ async def address_register(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user}/addresses/{address:[^/]+}")
+@documented(UserAddressPath, errors.UserNotFound, errors.AddressNotFound)
 async def get_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, UserAddressPath, body=False)
     permission = permit(request, "read", "addresses", owner=params.user)
@@ -249,6 +269,14 @@ async def get_user_address(request: web.Request) -> web.Response:
 
 
 @routes.put("/users/{user}/addresses/{id}")
+@documented(
+    UpdateUserAddress,
+    errors.UserNotFound,
+    errors.AddressNotFound,
+    errors.AddressExistsError,
+    errors.ChangeNotAllowed,
+    errors.WildcardNotPermitted,
+)
 async def update_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, UpdateUserAddress)
     permission = permit(request, "update", "addresses", owner=params.user)
@@ -259,6 +287,7 @@ async def update_user_address(request: web.Request) -> web.Response:
 
 
 @routes.delete("/users/{user}/addresses/{address:[^/]+}")
+@documented(UserAddressPath, errors.UserNotFound, errors.AddressNotFound, errors.NotPermitted)
 async def delete_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, UserAddressPath)
     permit(request, "delete", "addresses", owner=params.user)

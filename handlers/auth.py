@@ -18,7 +18,7 @@ from wildpy.roles import Action, Permission
 from .context import AUTH_KEY, CONFIG, AuthContext, auth, runtime
 
 #: routes anyone may call: they reveal nothing about the data
-PUBLIC_PATHS = frozenset({"/errors", "/health"})
+PUBLIC_PATHS = frozenset({"/errors", "/health", "/openapi.json"})
 
 
 def token_of(request: web.Request) -> str | None:

@@ -7,10 +7,12 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
+from wildpy import errors
 from wildpy.errors import InputValidationError, MissingPrivileges
 
 from .auth import permit
 from .context import auth, runtime
+from .openapi import documented
 from .responses import ok
 from .validation import Bool, Params, read_params
 
@@ -32,6 +34,7 @@ class Authenticate(Preauth):
 
 
 @routes.post("/preauth")
+@documented(Preauth, errors.AuthFailed, errors.InvalidAuthScope)
 async def preauth(request: web.Request) -> web.Response:
     params = await read_params(request, Preauth)
     permit(request, "create", "authentication")
@@ -39,6 +42,14 @@ async def preauth(request: web.Request) -> web.Response:
 
 
 @routes.post("/authenticate")
+@documented(
+    Authenticate,
+    errors.AuthFailed,
+    errors.UserDisabled,
+    errors.InvalidAuthScope,
+    errors.RateLimitedError,
+    errors.TempPasswordNotYetValid,
+)
 async def authenticate(request: web.Request) -> web.Response:
     params = await read_params(request, Authenticate)
     permission = permit(request, "create", "authentication")
@@ -57,6 +68,7 @@ async def authenticate(request: web.Request) -> web.Response:
 
 
 @routes.delete("/authenticate")
+@documented(None)
 async def invalidate_token(request: web.Request) -> web.Response:
     caller = auth(request)
     if caller.token_hash is not None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
+from wildpy import errors
+
 from .auth import permit
 from .context import runtime
+from .openapi import documented
 from .responses import ok, page_answer
 from .validation import ObjectIdStr, PageParams, Params, read_params
 
@@ -31,6 +34,7 @@ class ResolveAlias(Params):
 
 
 @routes.get("/domainaliases")
+@documented(ListAliases)
 async def list_aliases(request: web.Request) -> web.Response:
     params = await read_params(request, ListAliases, body=False)
     permit(request, "read", "domainaliases")
@@ -39,6 +43,7 @@ async def list_aliases(request: web.Request) -> web.Response:
 
 
 @routes.post("/domainaliases")
+@documented(CreateAlias, errors.AliasExists)
 async def create_alias(request: web.Request) -> web.Response:
     params = await read_params(request, CreateAlias)
     permit(request, "create", "domainaliases")
@@ -46,6 +51,7 @@ async def create_alias(request: web.Request) -> web.Response:
 
 
 @routes.get("/domainaliases/resolve/{alias}")
+@documented(ResolveAlias, errors.AliasNotFound)
 async def resolve_alias(request: web.Request) -> web.Response:
     params = await read_params(request, ResolveAlias, body=False)
     permit(request, "read", "domainaliases")
@@ -53,6 +59,7 @@ async def resolve_alias(request: web.Request) -> web.Response:
 
 
 @routes.get("/domainaliases/{alias}")
+@documented(AliasPath, errors.AliasNotFound)
 async def get_alias(request: web.Request) -> web.Response:
     params = await read_params(request, AliasPath, body=False)
     permit(request, "read", "domainaliases")
@@ -60,6 +67,7 @@ async def get_alias(request: web.Request) -> web.Response:
 
 
 @routes.delete("/domainaliases/{alias}")
+@documented(AliasPath, errors.AliasNotFound)
 async def delete_alias(request: web.Request) -> web.Response:
     params = await read_params(request, AliasPath)
     permit(request, "delete", "domainaliases")

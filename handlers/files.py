@@ -16,8 +16,11 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import BeforeValidator, Field
 
+from wildpy import errors
+
 from .auth import permit
 from .context import request_id, runtime
+from .openapi import documented
 from .responses import ok, page_answer
 from .validation import LooseParams, ObjectIdStr, PageParams, Params, read_params
 
@@ -90,6 +93,7 @@ def safe_content_type(content_type: str) -> str:
 
 
 @routes.post("/users/{user}/storage")
+@documented(UploadFile, errors.UserNotFound)
 async def upload_file(request: web.Request) -> web.Response:
     # the permission needs only the path: refuse before reading a body of up to maxBodySize
     path = await read_params(request, StoragePath, body=False)
@@ -107,6 +111,7 @@ async def upload_file(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user}/storage")
+@documented(ListFiles, errors.UserNotFound)
 async def list_files(request: web.Request) -> web.Response:
     params = await read_params(request, ListFiles, body=False)
     permit(request, "read", "storage", owner=params.user)
@@ -115,6 +120,7 @@ async def list_files(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user}/storage/{file}")
+@documented(FilePath, errors.FileNotFound)
 async def download_file(request: web.Request) -> web.StreamResponse:
     params = await read_params(request, FilePath, body=False)
     permit(request, "read", "storage", owner=params.user)
@@ -155,6 +161,7 @@ async def download_file(request: web.Request) -> web.StreamResponse:
 
 
 @routes.delete("/users/{user}/storage/{file}")
+@documented(FilePath, errors.FileNotFound)
 async def delete_file(request: web.Request) -> web.Response:
     params = await read_params(request, FilePath)
     permit(request, "delete", "storage", owner=params.user)

@@ -12,11 +12,13 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BeforeValidator, Field
 
+from wildpy import errors
 from wildpy.errors import InputValidationError
 from wildpy.mailbox_paths import MAX_PATH_LENGTH
 
 from .auth import permit
 from .context import runtime
+from .openapi import documented
 from .responses import ok
 from .validation import Bool, ObjectIdStr, Params, read_params
 
@@ -78,6 +80,7 @@ class UpdateMailbox(MailboxRef):
 
 
 @routes.get("/users/{user}/mailboxes")
+@documented(ListMailboxes, errors.UserNotFound)
 async def list_mailboxes(request: web.Request) -> web.Response:
     params = await read_params(request, ListMailboxes, body=False)
     permit(request, "read", "mailboxes", owner=params.user)
@@ -92,6 +95,9 @@ async def list_mailboxes(request: web.Request) -> web.Response:
 
 
 @routes.post("/users/{user}/mailboxes")
+@documented(
+    CreateMailbox, errors.UserNotFound, errors.MailboxExistsError, errors.DisallowedMailboxMethod
+)
 async def create_mailbox(request: web.Request) -> web.Response:
     params = await read_params(request, CreateMailbox)
     permit(request, "create", "mailboxes", owner=params.user)
@@ -106,6 +112,7 @@ async def create_mailbox(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user}/mailboxes/{mailbox}")
+@documented(GetMailbox, errors.UserNotFound, errors.NoSuchMailbox)
 async def get_mailbox(request: web.Request) -> web.Response:
     params = await read_params(request, GetMailbox, body=False)
     permit(request, "read", "mailboxes", owner=params.user)
@@ -118,6 +125,13 @@ async def get_mailbox(request: web.Request) -> web.Response:
 
 
 @routes.put("/users/{user}/mailboxes/{mailbox}")
+@documented(
+    UpdateMailbox,
+    errors.NoSuchMailbox,
+    errors.MailboxExistsError,
+    errors.DisallowedMailboxMethod,
+    errors.NoUpdates,
+)
 async def update_mailbox(request: web.Request) -> web.Response:
     params = await read_params(request, UpdateMailbox)
     permit(request, "update", "mailboxes", owner=params.user)
@@ -127,6 +141,7 @@ async def update_mailbox(request: web.Request) -> web.Response:
 
 
 @routes.delete("/users/{user}/mailboxes/{mailbox}")
+@documented(MailboxRef, errors.NoSuchMailbox, errors.DisallowedMailboxMethod)
 async def delete_mailbox(request: web.Request) -> web.Response:
     params = await read_params(request, MailboxRef)
     permit(request, "delete", "mailboxes", owner=params.user)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from wildpy import errors
 from wildpy.errors import catalogue
 
 from .context import runtime
+from .openapi import documented
 from .responses import ok
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/errors")
+@documented(None)
 async def list_errors(request: web.Request) -> web.Response:
     """The whole error catalogue: code, status, message, IMAP and SMTP replies, retryable."""
     entries = [
@@ -30,6 +33,7 @@ async def list_errors(request: web.Request) -> web.Response:
 
 
 @routes.get("/health")
+@documented(None, errors.InternalDatabaseError)
 async def health(request: web.Request) -> web.Response:
     """200 when the database answers, 503 InternalDatabaseError when it does not."""
     await runtime(request).database.ping()

@@ -17,11 +17,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
+from wildpy import errors
 from wildpy.errors import WildpyError
 from wildpy.storage.database import Document
 
 from .auth import permit
 from .context import runtime
+from .openapi import documented
 from .responses import encode
 from .validation import ObjectIdStr, Params, read_params, validate
 
@@ -100,6 +102,7 @@ def _resume_point(request: web.Request, params: Updates) -> str | None:
 
 
 @routes.get("/users/{user}/updates")
+@documented(Updates, errors.UserNotFound)
 async def updates(request: web.Request) -> web.StreamResponse:
     params = await read_params(request, Updates, body=False)
     permit(request, "read", "users", owner=params.user)

@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import AfterValidator, Field
 
+from wildpy import errors
 from wildpy.addressing import validate_username
 from wildpy.errors import InputValidationError
 
 from .auth import permit, permit_listing
 from .context import auth, runtime
+from .openapi import documented
 from .responses import ok, page_answer
 from .validation import Bool, ObjectIdStr, PageParams, Params, read_params
 
@@ -139,6 +141,7 @@ def _fields(params: Params, *exclude: str) -> dict[str, Any]:
 
 
 @routes.get("/users")
+@documented(ListUsers)
 async def list_users(request: web.Request) -> web.Response:
     params = await read_params(request, ListUsers, body=False)
     permission, only_user = permit_listing(request, "userlisting")
@@ -157,6 +160,13 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 @routes.post("/users")
+@documented(
+    CreateUser,
+    errors.UserExistsError,
+    errors.AddressExistsError,
+    errors.InsecurePasswordError,
+    errors.HashError,
+)
 async def create_user(request: web.Request) -> web.Response:
     params = await read_params(request, CreateUser)
     permission = permit(request, "create", "users")
@@ -165,6 +175,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/resolve/{username}")
+@documented(ResolveUser, errors.UserNotFound)
 async def resolve_user(request: web.Request) -> web.Response:
     params = await read_params(request, ResolveUser, body=False)
     permit(request, "read", "users")
@@ -172,6 +183,7 @@ async def resolve_user(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user}")
+@documented(UserPath, errors.UserNotFound, errors.UserDisabled)
 async def get_user(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath, body=False)
     permission = permit(request, "read", "users", owner=params.user)
@@ -180,6 +192,14 @@ async def get_user(request: web.Request) -> web.Response:
 
 
 @routes.put("/users/{user}")
+@documented(
+    UpdateUser,
+    errors.UserNotFound,
+    errors.NoUpdates,
+    errors.AuthFail,
+    errors.InsecurePasswordError,
+    errors.HashError,
+)
 async def update_user(request: web.Request) -> web.Response:
     params = await read_params(request, UpdateUser)
     permission = permit(request, "update", "users", owner=params.user)
@@ -193,6 +213,7 @@ async def update_user(request: web.Request) -> web.Response:
 
 
 @routes.delete("/users/{user}")
+@documented(DeleteUser, errors.UserNotFound)
 async def delete_user(request: web.Request) -> web.Response:
     params = await read_params(request, DeleteUser)
     permit(request, "delete", "users")
@@ -201,6 +222,7 @@ async def delete_user(request: web.Request) -> web.Response:
 
 
 @routes.put("/users/{user}/logout")
+@documented(Logout, errors.UserNotFound)
 async def logout_user(request: web.Request) -> web.Response:
     params = await read_params(request, Logout)
     permit(request, "read", "users", owner=params.user)
@@ -209,6 +231,7 @@ async def logout_user(request: web.Request) -> web.Response:
 
 
 @routes.post("/users/{user}/quota/reset")
+@documented(UserPath, errors.UserNotFound)
 async def recalculate_quota(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath)
     permit(request, "update", "users", owner=params.user)
@@ -216,6 +239,7 @@ async def recalculate_quota(request: web.Request) -> web.Response:
 
 
 @routes.post("/users/{user}/password/reset")
+@documented(ResetPassword, errors.UserNotFound, errors.HashError)
 async def reset_password(request: web.Request) -> web.Response:
     params = await read_params(request, ResetPassword)
     permit(request, "update", "users")
@@ -224,6 +248,7 @@ async def reset_password(request: web.Request) -> web.Response:
 
 
 @routes.get("/users/{user}/restore")
+@documented(UserPath, errors.AccountNotFound)
 async def restore_info(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath, body=False)
     permit(request, "read", "users", owner=params.user)
@@ -231,6 +256,7 @@ async def restore_info(request: web.Request) -> web.Response:
 
 
 @routes.post("/users/{user}/restore")
+@documented(UserPath, errors.AccountNotFound, errors.AccountFound, errors.UserExistsError)
 async def restore_user(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath)
     permit(request, "update", "users", owner=params.user)

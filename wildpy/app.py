@@ -14,6 +14,7 @@ from wildpy.handlers import (
     files,
     mailboxes,
     meta,
+    openapi,
     updates,
     users,
 )
@@ -24,6 +25,7 @@ from wildpy.runtime import Runtime, open_runtime
 
 ROUTE_TABLES = (
     meta.routes,
+    openapi.routes,
     users.routes,
     authentication.routes,
     addresses.routes,
