@@ -13,6 +13,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 from _store import bench_runtime, bench_user, message
 
@@ -66,6 +67,30 @@ async def round_trips(runtime: Runtime, label: str, user: str, box: str, raws: l
     print(f"round trips per add, {label}: {per:.2f}  {names}")
 
 
+async def other_round_trips(runtime: Runtime, user: str, box: str) -> None:
+    """Round trips of the other operations, for the record."""
+    commands = runtime.database.commands
+    trash = str((await runtime.mailboxes.by_special_use(user, "\\Trash"))["_id"])
+    page = await runtime.messages.list_messages(user, box, limit=10)
+    uids = [row["uid"] for row in page.results]
+    operations: list[tuple[str, Callable[[int], Awaitable[object]]]] = [
+        ("list_messages (50)", lambda uid: runtime.messages.list_messages(user, box, limit=50)),
+        ("get_raw (200 KB attachment)", lambda uid: runtime.messages.get_raw(user, uid_doc[uid])),
+        ("update_flags", lambda uid: runtime.messages.update_flags(user, box, uid, add=["\\Seen"])),
+        ("move", lambda uid: runtime.messages.move(user, box, uid, trash)),
+    ]
+    uid_doc = {uid: row["_id"] for uid, row in zip(uids, page.results, strict=True)}
+    for name, call in operations:
+        commands.reset()
+        for uid in uids[:5]:
+            await call(uid)
+        print(f"round trips per {name}: {commands.count / 5:.1f}")
+    commands.reset()
+    for uid in uids[5:10]:
+        await runtime.messages.delete(user, box, uid)
+    print(f"round trips per delete (archived): {commands.count / 5:.1f}")
+
+
 async def run(runtime: Runtime, count: int) -> None:
     user, box = await bench_user(runtime)
     for index in range(20):  # warm up connections and the server's caches
@@ -90,6 +115,8 @@ async def run(runtime: Runtime, count: int) -> None:
         box,
         [message(i, attachment=os.urandom(200 * 1024)) for i in range(20)],
     )
+
+    await other_round_trips(runtime, user, box)
 
     for parallel in (1, CONCURRENCY):
         bench_user_id, bench_box = await bench_user(runtime)

@@ -1,9 +1,10 @@
 """Benchmark: the newest 50 messages of a 100,000-message mailbox against a 1,000-message one.
 
-The message documents are written with insert_many (the same documents add_message stores, with
-new ids and uids) and the mailbox counters set to match, then MessageService.list_messages reads
-the first page, a later page by cursor and the unseen-only first page of each mailbox. Prints the
-time ratio big/small (target: within 3x). Run: .venv/bin/python bench/bench_listing.py [big]
+The message documents are written with insert_many (copies of the listing fields of a document
+add_message stored, with new ids and uids) and the mailbox counters set to match; then
+MessageService.list_messages reads the first page, a later page by cursor and the unseen-only
+first page of each mailbox. Prints the time ratio big/small (target: within 3x).
+Run: .venv/bin/python bench/bench_listing.py [big]
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import time
 from _store import bench_runtime, bench_user, message
 
 from wildpy.runtime import Runtime
+from wildpy.services.message_docs import LISTING_FIELDS
 from wildpy.storage.database import Document, new_id
 
-ROUNDS = 30
+ROUNDS = 20
 BATCH = 2000
 
 
@@ -38,7 +40,7 @@ async def fill(runtime: Runtime, user: str, box: str, template: Document, count:
                     "flags": [] if unseen else ["\\Seen"],
                 }
             )
-        await runtime.repositories.messages.insert_many(docs)
+        await runtime.repositories.messages.collection.insert_many(docs, ordered=False)
     unseen_count = sum(1 for uid in range(1, count + 1) if uid % 3 != 0)
     await runtime.repositories.mailboxes.update_one(
         {"_id": box},
@@ -80,8 +82,11 @@ async def measure(runtime: Runtime, user: str, box: str) -> dict[str, float]:
 async def run(runtime: Runtime, big: int) -> None:
     user, inbox = await bench_user(runtime)
     added = await runtime.messages.add_message(user, inbox, message(1))
-    template = await runtime.repositories.messages.get(added.id)
-    assert template is not None
+    stored = await runtime.repositories.messages.get(added.id)
+    assert stored is not None
+    # the listing reads only listing fields through the {mailbox, uid} index; leaving out the
+    # bulky ones (raw segments, text, html, MIME tree) keeps the set-up within a minute
+    template = {key: value for key, value in stored.items() if key in LISTING_FIELDS}
     small_box = await runtime.mailboxes.create(user, "Small")
     big_box = await runtime.mailboxes.create(user, "Big")
     started = time.perf_counter()

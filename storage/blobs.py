@@ -73,8 +73,7 @@ class AttachmentRefs(Collection):
 
     `file` is the GridFS id in the `attachments` bucket; `ready` turns true once the whole file
     is stored; `owner` is the token of the adder uploading it ("" when nobody is), `lease` when
-    that adder took the job, in epoch milliseconds: the embedded server stores a datetime
-    written by `$set` as a string, which no longer compares as a date.
+    that adder took the job (epoch milliseconds).
     """
 
     database = "attachments"

@@ -7,13 +7,15 @@ so callers only ever see catalogue errors or `AlreadyExists`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from .database import Database, Document, Repository
+from .database import Database, Document, Repository, translate
 from .pagination import Page, PageRequest, paginate
 
 
@@ -42,6 +44,27 @@ class Collection(Repository):
 
     async def insert(self, document: Document) -> None:
         await self.collection.insert_one(document)
+
+    async def insert_each(self, documents: Sequence[Document]) -> list[Exception | None]:
+        """Insert `documents` in one round trip, each on its own: the outcome per document,
+        None when it was stored, else its error (AlreadyExists for a unique index). A failure
+        of the command as a whole raises, as any call does (the group commit's writes)."""
+        if not documents:
+            return []
+        try:
+            await self.collection.insert_many(list(documents), ordered=False)
+        except BulkWriteError as exc:
+            if exc.details.get("writeConcernErrors"):
+                raise
+            outcomes: list[Exception | None] = [None] * len(documents)
+            for error in exc.details.get("writeErrors", []):
+                code = int(error.get("code", 0))
+                kind = DuplicateKeyError if code == 11000 else OperationFailure
+                outcomes[int(error["index"])] = translate(
+                    kind(str(error.get("errmsg")), code, error)
+                )
+            return outcomes
+        return [None] * len(documents)
 
     async def get(self, ident: str, projection: Document | None = None) -> Document | None:
         return await self.collection.find_one({"_id": ident}, projection)

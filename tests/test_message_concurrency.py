@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 from datetime import timedelta
 
-from tests.test_message_store import (
+from test_message_store import (
     FailingUploads,
     assert_consistent,
     assert_no_orphans,
@@ -24,8 +25,11 @@ from tests.test_message_store import (
     with_attachment,
 )
 from wildpy import errors
+from wildpy.mime import parse_message
 from wildpy.runtime import Runtime
 from wildpy.services.messages import AddedMessage, utcnow
+from wildpy.storage.blobs import AttachmentStore
+from wildpy.storage.database import new_id
 
 UPLOADERS = 20
 DELETERS = 20
@@ -181,4 +185,32 @@ async def test_concurrent_quota_never_exceeded(runtime: Runtime) -> None:
     assert len(stored) + len(refused) == 30
     assert 1 <= len(stored) <= 10
     assert await storage_used(runtime, user) == sum(m.size for m in stored)
+    await assert_consistent(runtime, user)
+
+
+async def test_a_dead_uploaders_lease_is_taken_over(runtime: Runtime) -> None:
+    """An adder that crashed mid-upload leaves `ready: false` with its lease; the next adder of
+    the same body takes the job over once the lease is stale, instead of waiting for ever."""
+    user = await new_user(runtime)
+    box = await inbox(runtime, user)
+    raw = with_attachment(os.urandom(100_000), "orphaned upload")
+    digest = parse_message(raw).attachments[0].hash
+    stale = time.time_ns() // 1_000_000 - AttachmentStore.LEASE_MS - 1000
+    await runtime.repositories.attachment_refs.insert(
+        {
+            "_id": digest,
+            "count": 1,  # the dead adder's reference
+            "size": 1,
+            "file": new_id(),
+            "ready": False,
+            "owner": "dead",
+            "lease": stale,
+        }
+    )
+    added = await asyncio.wait_for(runtime.messages.add_message(user, box, raw), timeout=30)
+    assert await runtime.messages.get_raw(user, added.id) == raw
+    ref = await runtime.repositories.attachment_refs.get(digest)
+    assert ref is not None and ref["ready"] and ref["count"] == 2 and ref["owner"] == ""
+    # what a reconciliation would do with the dead adder's reference
+    await runtime.messages._attachments.release(digest)
     await assert_consistent(runtime, user)

@@ -9,12 +9,15 @@ from aiohttp import web
 from wildpy.config import Config
 from wildpy.handlers import (
     addresses,
+    archive,
     authentication,
     domainaliases,
     files,
     mailboxes,
+    messages,
     meta,
     openapi,
+    search,
     updates,
     users,
 )
@@ -32,6 +35,9 @@ ROUTE_TABLES = (
     domainaliases.routes,
     files.routes,
     mailboxes.routes,
+    messages.routes,
+    search.routes,
+    archive.routes,
     updates.routes,
 )
 

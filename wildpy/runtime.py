@@ -20,7 +20,8 @@ from wildpy.services.auth import AuthService
 from wildpy.services.files import FileService
 from wildpy.services.journal import JournalService
 from wildpy.services.mailboxes import MailboxService
-from wildpy.services.messages import MessageService
+from wildpy.services.message_api import MessageApi, build_message_api
+from wildpy.services.messages import MessageService, StoreSettings
 from wildpy.services.retention import RetentionJob
 from wildpy.services.threads import ThreadService
 from wildpy.services.tokens import TokenService
@@ -34,6 +35,7 @@ from wildpy.storage.embedded import DataDirInUse, EmbeddedMongo
 from wildpy.storage.files import StorageFiles
 from wildpy.storage.journal import Journal
 from wildpy.storage.mailboxes import Mailboxes
+from wildpy.storage.message_queries import MessageQueries
 
 log = logging.getLogger("wildpy")
 
@@ -57,6 +59,7 @@ class Repositories:
     threads: message_store.Threads
     tombstones: message_store.Tombstones
     attachment_refs: AttachmentRefs
+    message_queries: MessageQueries
 
     @classmethod
     def build(cls, db: Database) -> Repositories:
@@ -76,6 +79,7 @@ class Repositories:
             threads=message_store.Threads(db),
             tombstones=message_store.Tombstones(db),
             attachment_refs=AttachmentRefs(db),
+            message_queries=MessageQueries(db),
         )
 
     def all(self) -> list[Collection]:
@@ -102,6 +106,8 @@ class Runtime:
     files: FileService
     messages: MessageService
     retention: RetentionJob
+    #: listings, search, changes by UID set, uploads and the archive of the REST API
+    message_api: MessageApi
     #: the embedded server, when this process started one
     embedded: EmbeddedMongo | None = None
 
@@ -130,6 +136,7 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
     )
     messages = build_message_service(database, repos, journal)
     mailboxes.messages = messages
+    files = FileService(repos.storage_files, repos.users)
     return Runtime(
         config=config,
         database=database,
@@ -140,11 +147,12 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         addresses=addresses,
         tokens=tokens,
         auth=AuthService(repos.users, users, tokens, counters),
-        files=FileService(repos.storage_files, repos.users),
+        files=files,
         journal=journal,
         mailboxes=mailboxes,
         messages=messages,
         retention=RetentionJob(messages),
+        message_api=build_message_api(database, repos, messages, mailboxes, files),
     )
 
 
@@ -154,6 +162,7 @@ def build_message_service(
     journal: JournalService,
     *,
     attachment_bucket: Bucket | None = None,
+    settings: StoreSettings | None = None,
 ) -> MessageService:
     """The message store; tests pass their own `attachment_bucket` to inject storage faults."""
     return MessageService(
@@ -168,6 +177,7 @@ def build_message_service(
         ),
         bodies=Bucket(database, "bodies"),
         journal=journal,
+        settings=settings,
     )
 
 
@@ -226,6 +236,7 @@ async def open_runtime(
             janitor_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await janitor_task
+        await runtime.messages.settle()
         await counters.close()
         await database.close()
         if embedded is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +32,8 @@ from bson import ObjectId
 
 from wildpy.storage.database import Document, new_id
 from wildpy.storage.journal import JOURNAL_TTL_SECONDS, Journal
+
+from .group_commit import GroupCommit
 
 #: how often a waiting reader looks for events written by other processes
 POLL_INTERVAL = 0.25
@@ -76,6 +78,8 @@ class JournalService:
         self.poll_interval = poll_interval
         #: readers of this process waiting for a user's next event, woken by `record`
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        #: every writer's events, written in groups (one key: a single sequence of writes)
+        self._writes: GroupCommit[None, list[Document], None] = GroupCommit(self._write)
 
     # ------------------------------------------------------------------------------ writing
 
@@ -85,9 +89,29 @@ class JournalService:
         return ids[0]
 
     async def record_many(self, user: str, events: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Write several events of one user in one round trip, in order; their ids."""
+        """Write several events of one user, in order; their ids once they are stored."""
+        ids, written = self.enqueue(user, events)
+        await written
+        return ids
+
+    def enqueue(
+        self, user: str, events: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[str], Awaitable[None]]:
+        """Queue events for the next group write and return their ids at once, with what to
+        await for them to be stored.
+
+        Group commit (wildpy/services/group_commit.py): events queued while a write is in
+        flight go out together in the next one, one `insert_many` for all writers. Ids and
+        `created` are taken here, in the caller's order, and groups are written one after the
+        other in that same order, so `(created, _id)` order is the order of `enqueue` calls
+        and an event never becomes visible before one enqueued earlier in this process.
+        Synchronous so that a writer can order its events against others' (EXISTS in uid
+        order) without giving up the event loop in between.
+        """
         if not events:
-            return []
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return [], done
         created = _now()
         documents = [
             {
@@ -98,9 +122,21 @@ class JournalService:
             }
             for event in events
         ]
-        await self._journal.insert_many(documents)
-        self._wake(user)
-        return [document["_id"] for document in documents]
+        return [document["_id"] for document in documents], self._writes.submit(None, documents)
+
+    async def _write(self, _: None, groups: list[list[Document]]) -> list[BaseException | None]:
+        """One insert for the events of every writer in the group."""
+        documents = [document for group in groups for document in group]
+        failed = await self._journal.insert_each(documents)
+        outcomes: list[BaseException | None] = []
+        start = 0
+        for group in groups:
+            errors = [error for error in failed[start : start + len(group)] if error is not None]
+            start += len(group)
+            outcomes.append(errors[0] if errors else None)
+        for user in {group[0]["user"] for group in groups}:
+            self._wake(user)
+        return outcomes
 
     # ------------------------------------------------------------------------------ reading
 

@@ -7,15 +7,18 @@ The fields are listed in docs/mail-store.md.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import bson
+
 from wildpy.mime import ParsedMessage, format_body, format_envelope
 from wildpy.storage.database import Document
 
-from .segments import Segment
+from .segments import ZLIB_LEVEL, Segment
 
 SYSTEM_FLAGS = {
     flag.lower(): flag for flag in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
@@ -63,21 +66,8 @@ LISTING_PROJECTION: Document = dict.fromkeys(LISTING_FIELDS, 1)
 
 #: what the release of a message (delete, expiry, purge) needs to read
 RELEASE_PROJECTION: Document = dict.fromkeys(
-    ("_id", "user", "mailbox", "uid", "size", "unseen", "atts", "segmentsFile", "draft"), 1
+    ("_id", "user", "mailbox", "uid", "modseq", "size", "unseen", "atts", "segmentsFile"), 1
 )
-
-
-#: boolean fields of a message document
-BOOLEAN_FIELDS = ("unseen", "flagged", "draft", "deleted", "exp", "ha")
-
-
-def with_booleans(doc: Document) -> Document:
-    """`doc` with its boolean fields as bools: the embedded server stores a boolean written by
-    `$set` as 1/0 (queries for True/False still match both forms), MongoDB keeps it a bool."""
-    for key in BOOLEAN_FIELDS:
-        if key in doc:
-            doc[key] = bool(doc[key])
-    return doc
 
 
 def normalize_flags(flags: Iterable[str]) -> list[str]:
@@ -121,6 +111,45 @@ def _capped_html(parts: Sequence[str]) -> list[str]:
         out.append(part[:room])
         room -= len(out[-1])
     return out
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """What only a detail view of one message needs: kept out of queries and listings, and
+    stored zlib-compressed (the embedded server keeps documents uncompressed; this is about
+    half a typical message document)."""
+
+    #: sanitised HTML parts (text parts rendered as HTML too), as the API shows them
+    html: list[str]
+    #: the MIME tree (`MimeNode.to_dict()`; `MimeNode.from_dict(mime, raw)` rebuilds it)
+    mime: dict[str, Any]
+    #: IMAP ENVELOPE, BODYSTRUCTURE and BODY, ready to send
+    envelope: bytes
+    bodystructure: bytes
+    body: bytes
+
+
+def pack_view(view: MessageView) -> bytes:
+    # the tree goes in as JSON text: MIME parameter names may contain "." or "$"
+    data = {
+        "html": view.html,
+        "mime": json.dumps(view.mime, separators=(",", ":"), ensure_ascii=False),
+        "envelope": view.envelope,
+        "bodystructure": view.bodystructure,
+        "body": view.body,
+    }
+    return zlib.compress(bson.encode(data), ZLIB_LEVEL)
+
+
+def unpack_view(packed: bytes) -> MessageView:
+    data = bson.decode(zlib.decompress(packed))
+    return MessageView(
+        html=list(data["html"]),
+        mime=json.loads(data["mime"]),
+        envelope=bytes(data["envelope"]),
+        bodystructure=bytes(data["bodystructure"]),
+        body=bytes(data["body"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -176,20 +205,21 @@ def build_document(
         "bcc": _addresses(parsed.bcc),
         "references": list(parsed.references),
         "intro": parsed.intro,
+        # plain, for search; everything only a detail view needs is in the compressed `view`
         "text": parsed.text[:MAX_TEXT_CHARS],
-        "html": _capped_html(parsed.html),
+        "view": pack_view(
+            MessageView(
+                html=_capped_html(parsed.html),
+                mime=parsed.root.to_dict(),
+                envelope=format_envelope(parsed.envelope),
+                bodystructure=format_body(parsed.bodystructure),
+                body=format_body(parsed.body),
+            )
+        ),
         "ha": parsed.has_attachments,
         "attachments": attachments,
         "headers": [{"key": key, "value": value} for key, value in parsed.index_headers],
         "contentType": parsed.content_type,
-        # the MIME tree as compact JSON: parameter names may contain "." or "$", which are
-        # not safe as document keys; nothing queries inside it
-        "mime": json.dumps(parsed.root.to_dict(), separators=(",", ":"), ensure_ascii=False),
-        "imap": {
-            "envelope": format_envelope(parsed.envelope),
-            "bodystructure": format_body(parsed.bodystructure),
-            "body": format_body(parsed.body),
-        },
         "segments": segments,
         "atts": list(attachment_digests),
         "exp": placement.rdate is not None,

@@ -17,10 +17,8 @@ See docs/mail-store.md for the collections and the segments format.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -36,18 +34,22 @@ from wildpy.storage.messages import Archived, Messages, Tombstones
 from wildpy.storage.pagination import Page, decode_cursor, encode_cursor
 
 from . import segments as seg
+from .group_commit import GroupCommit, InOrder
 from .journal import JournalService
 from .limits import allowed
 from .message_docs import (
     LISTING_PROJECTION,
     RELEASE_PROJECTION,
+    MessageView,
     Placement,
     build_document,
     flag_fields,
     normalize_flags,
-    with_booleans,
+    unpack_view,
 )
+from .releases import Releaser
 from .threads import ThreadChoice, ThreadService
+from .undo import Shield, Step, Undo, gather_undoable
 
 log = logging.getLogger("wildpy.messages")
 
@@ -56,8 +58,6 @@ T = TypeVar("T")
 MIB = 1024 * 1024
 #: how often a conditional change that lost a race is retried before giving up
 MAX_ATTEMPTS = 20
-#: concurrent round trips of a batch job
-JOB_CONCURRENCY = 16
 
 _RAW_PROJECTION: Document = {"user": 1, "size": 1, "segments": 1, "segmentsFile": 1}
 _ATTACHMENT_PROJECTION: Document = {**_RAW_PROJECTION, "attachments": 1}
@@ -75,8 +75,19 @@ class StoreSettings:
     archive_time: timedelta = timedelta(days=30)
     #: how long an expired or purged message answers MessageGone (410)
     tombstone_time: timedelta = timedelta(days=30)
+    #: thread keys unused this long are forgotten
+    thread_time: timedelta = timedelta(days=180)
     #: messages at least this big are parsed in a worker thread, off the event loop
     thread_parse: int = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where an add goes in its mailbox: uid, modseq and the mailbox's retention (ms)."""
+
+    uid: int
+    modseq: int
+    retention: int
 
 
 @dataclass(frozen=True)
@@ -119,9 +130,7 @@ class DeletedMessage:
 
 
 def epoch_ms(when: datetime) -> int:
-    """Dates that are later changed with `$set` and compared in queries (`rdate`, thread
-    `updated`) are epoch milliseconds: the embedded server stores a datetime written by `$set`
-    as a string, which no longer compares as a date. WildDuck's `rdate` is a number too."""
+    """Expiry times (`rdate`) are epoch milliseconds, as WildDuck stores them."""
     return int(when.timestamp() * 1000)
 
 
@@ -131,26 +140,13 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-#: one step of an add: what it is, the call, and how to undo it given the call's result
-_Step = tuple[str, Awaitable[Any], Callable[[Any], Awaitable[Any]] | None]
+def _document_weight(document: Document) -> int:
+    # the raw size bounds the inline segments, which dominate a message document
+    return int(document.get("size", 0))
 
 
-class _Undo:
-    """Compensating steps of a multi-step write, run in reverse when a later step fails."""
-
-    def __init__(self) -> None:
-        self._steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
-
-    def push(self, what: str, step: Callable[[], Awaitable[Any]]) -> None:
-        self._steps.append((what, step))
-
-    async def run(self) -> None:
-        while self._steps:
-            what, step = self._steps.pop()
-            try:
-                await step()
-            except Exception:  # keep undoing the rest; the original error is what matters
-                log.error("undo step failed: %s", what, exc_info=True)
+async def _nothing() -> None:
+    return None
 
 
 # errors that reject an add for what it is, not because storage failed: passed on unchanged
@@ -182,6 +178,28 @@ class MessageService:
         self._bodies = bodies
         self._journal = journal
         self.settings = settings or StoreSettings()
+        self._shield = Shield()
+        # group commit of the writes concurrent adds share (group_commit.py)
+        self._inserts: GroupCommit[None, Document, None] = GroupCommit(
+            self._insert, max_items=64, max_weight=4 * MIB, weigh=_document_weight
+        )
+        self._allocations: GroupCommit[tuple[str, str], tuple[int, bool], Slot] = GroupCommit(
+            self._allocate
+        )
+        self._reservations: GroupCommit[str, int, None] = GroupCommit(self._reserve_quota)
+        #: EXISTS events of one mailbox go to the journal in uid order
+        self._order = InOrder()
+        self._releases = Releaser(
+            users=users,
+            mailboxes=mailboxes,
+            messages=messages,
+            archived=archived,
+            tombstones=tombstones,
+            attachments=attachments,
+            bodies=bodies,
+            journal=journal,
+            tombstone_time=self.settings.tombstone_time,
+        )
 
     # ------------------------------------------------------------------------------ adding
 
@@ -198,8 +216,9 @@ class MessageService:
         """Store `raw` in the mailbox: the one path every door uses.
 
         EmptyMessage, PayloadTooLarge (over `settings.max_size`), UserNotFound, NoSuchMailbox
-        and OverQuotaError reject the message before anything is kept. Any storage failure
-        after that is undone and raised as StoreError.
+        and OverQuotaError reject the message before anything is kept (a rejected add may
+        have used up a uid: IMAP allows gaps). Any storage failure after that is undone and
+        raised as StoreError. Returns once the message and its journal event are stored.
         """
         raw = bytes(raw)
         if not raw.strip():
@@ -210,18 +229,31 @@ class MessageService:
                 details={"allowed": self.settings.max_size, "size": len(raw)},
             )
         flag_list = normalize_flags(flags)
-        parsed = await self._parse(raw)
-        undo = _Undo()
+        return await self._shield.run(self._add(user_id, mailbox_id, raw, flag_list, idate, meta))
+
+    async def settle(self) -> None:
+        """Wait for changes still running after their callers went away (before shutdown)."""
+        await self._shield.settle()
+
+    async def _add(
+        self,
+        user_id: str,
+        mailbox_id: str,
+        raw: bytes,
+        flags: list[str],
+        idate: datetime | None,
+        meta: Mapping[str, Any] | None,
+    ) -> AddedMessage:
+        undo = Undo()
         try:
-            return await self._store(undo, user_id, mailbox_id, raw, parsed, flag_list, idate, meta)
+            return await self._store(undo, user_id, mailbox_id, raw, flags, idate, meta)
         except _REJECTIONS:
             await undo.run()
             raise
-        except asyncio.CancelledError:
+        except BaseException as exc:
             await undo.run()
-            raise
-        except Exception as exc:
-            await undo.run()
+            if not isinstance(exc, Exception):
+                raise
             log.error("storing a message failed: %s", exc, exc_info=True)
             raise errors.StoreError() from exc
 
@@ -232,187 +264,289 @@ class MessageService:
 
     async def _store(
         self,
-        undo: _Undo,
+        undo: Undo,
         user_id: str,
         mailbox_id: str,
         raw: bytes,
-        parsed: ParsedMessage,
         flags: list[str],
         idate: datetime | None,
         meta: Mapping[str, Any] | None,
     ) -> AddedMessage:
+        """The steps of an add; each one that changed something leaves its undo in `undo`.
+
+        Round trips are what an add costs (docs/mail-store.md), so independent steps run side
+        by side and the writes many adds share (message inserts, journal events, the counters
+        of one mailbox, the quota of one user) go out in groups (group_commit.py):
+
+        1. the quota reservation, the uid/modseq/counters of the mailbox and the thread (one
+           bulk write for a message that is no reply) side by side, while the message is
+           parsed and its document built (CPU work overlapping the round trips);
+        2. the message insert (a reply's thread keys alongside);
+        3. the journal event, in uid order per mailbox, stored before the add returns.
+
+        A message that may have attachments to store once in GridFS (16 KiB and more) or a
+        body file parses first and takes its uid only after those uploads, so that a uid
+        handed out stays invisible for one round trip, not for a whole upload.
+        """
         size = len(raw)
         now = utcnow()
         message_id = new_id()
-
-        # 1. quota and thread lookup, side by side (the users and mail databases)
-        _, choice = await self._gather_undoable(
-            undo,
-            [
-                (
-                    "quota",
-                    self._reserve_quota(user_id, size),
-                    lambda _: self._adjust_quota(user_id, -size),
-                ),
-                ("thread lookup", self._threads.choose(user_id, parsed), None),
-            ],
-        )
-        assert isinstance(choice, ThreadChoice)
-
-        # 2. attachment bodies and the body file: uploaded before a uid is handed out, so the
-        # window in which a uid is allocated but its message not yet visible stays short
-        pieces = seg.cut(size, parsed.attachments, self.settings.min_attachment)
-        cut_out = {piece.digest: piece for piece in pieces if piece.digest is not None}
-        inline = seg.raw_size_of(pieces) <= self.settings.inline_body_limit
-        view = memoryview(raw)
-        uploads: list[_Step] = [
+        unseen = "\\seen" not in {flag.lower() for flag in flags}
+        early = size < self.settings.min_attachment
+        # submitted before the parse, so that their commands are on the wire while the CPU
+        # parses (the GIL allows no more overlap than that)
+        steps: list[Step] = [
             (
-                f"attachment {digest}",
-                self._attachments.acquire(digest, view[piece.start : piece.end]),
-                lambda acquired: self._attachments.release(acquired.hash),
+                "quota",
+                self._reservations.submit(user_id, size),
+                lambda _: self._adjust_quota(user_id, -size),
             )
-            for digest, piece in cut_out.items()
         ]
-        body_file: str | None = None
-        if not inline:
-            body_file = file_id = new_id()
-            uploads.append(
+        if early:
+            steps.append(self._allocation_step(user_id, mailbox_id, size, unseen))
+
+        def document_for(
+            parsed: ParsedMessage, slot: Slot, thread: str, segments: list[seg.Segment], **extra: Any
+        ) -> Document:
+            placement = Placement(
+                id=message_id,
+                user=user_id,
+                mailbox=mailbox_id,
+                uid=slot.uid,
+                modseq=slot.modseq,
+                thread=thread,
+                idate=idate or now,
+                created=now,
+                rdate=epoch_ms(now) + slot.retention if slot.retention else None,
+            )
+            return build_document(parsed, placement, flags, segments, meta=meta, **extra)
+
+        async def prepare() -> tuple[ParsedMessage, ThreadChoice, Document | None]:
+            """Parse, start the thread step, and (small message) build the document while the
+            thread's command travels; the uid, modseq and thread are filled in later."""
+            parsed = await self._parse(raw)
+            resolving = self._threads.resolve(user_id, parsed)
+            document: Document | None = None
+            try:
+                if early:
+                    await asyncio.sleep(0)  # the thread command goes out first
+                    segments = seg.build(raw, seg.cut(size, [], 0), {}, inline=True)
+                    document = document_for(
+                        parsed,
+                        _PROVISIONAL,
+                        "",
+                        segments,
+                        segments_file=None,
+                        attachment_digests=[],
+                    )
+            except BaseException:
+                # the keys the thread step may have written must not outlive this failure
+                with contextlib.suppress(Exception):
+                    choice = await resolving
+                    if choice.written:
+                        await self._threads.discard(choice)
+                raise
+            return parsed, await resolving, document
+
+        steps.append(
+            (
+                "thread",
+                prepare(),
+                lambda result: self._threads.discard(result[1]) if result[1].written else _nothing(),
+            )
+        )
+        results = await gather_undoable(undo, steps, _REJECTIONS)
+        parsed, choice, document = results[-1]
+        assert isinstance(parsed, ParsedMessage) and isinstance(choice, ThreadChoice)
+
+        if early:
+            slot = results[1]
+            assert isinstance(slot, Slot) and document is not None
+            _place(document, slot, choice.id, now)
+        else:
+            # attachment bodies and the body file (only a message of 16 KiB or more has any)
+            pieces = seg.cut(size, parsed.attachments, self.settings.min_attachment)
+            cut_out = {piece.digest: piece for piece in pieces if piece.digest is not None}
+            inline = seg.raw_size_of(pieces) <= self.settings.inline_body_limit
+            view = memoryview(raw)
+            uploads: list[Step] = [
                 (
-                    "body file",
-                    self._bodies.upload(
-                        file_id,
-                        seg.body_of(raw, pieces),
-                        filename=message_id,
-                        metadata={"message": message_id},
-                    ),
-                    lambda _: self._bodies.delete(file_id),
+                    f"attachment {digest}",
+                    self._attachments.acquire(digest, view[piece.start : piece.end]),
+                    lambda acquired: self._attachments.release(acquired.hash),
+                )
+                for digest, piece in cut_out.items()
+            ]
+            body_file: str | None = None
+            if not inline:
+                body_file = file_id = new_id()
+                uploads.append(
+                    (
+                        "body file",
+                        self._bodies.upload(
+                            file_id,
+                            seg.body_of(raw, pieces),
+                            filename=message_id,
+                            metadata={"message": message_id},
+                        ),
+                        lambda _: self._bodies.delete(file_id),
+                    )
+                )
+            done = await gather_undoable(undo, uploads, _REJECTIONS) if uploads else []
+            files = {item.hash: item.file for item in done if isinstance(item, Acquired)}
+            [slot] = await gather_undoable(
+                undo, [self._allocation_step(user_id, mailbox_id, size, unseen)]
+            )
+            assert isinstance(slot, Slot)
+            document = document_for(
+                parsed,
+                slot,
+                choice.id,
+                seg.build(raw, pieces, files, inline=inline),
+                segments_file=body_file,
+                attachment_digests=sorted(cut_out),
+            )
+
+        # 2. the message (group commit) and a reply's thread keys
+        writes: list[Step] = [
+            (
+                "message",
+                self._inserts.submit(None, document),
+                lambda _: self._messages.delete_one({"_id": message_id}),
+            )
+        ]
+        if not choice.written:
+            writes.append(
+                (
+                    "thread keys",
+                    self._threads.record(user_id, choice),
+                    lambda _: self._threads.discard(choice),
                 )
             )
-        done = await self._gather_undoable(undo, uploads) if uploads else []
-        files = {item.hash: item.file for item in done if isinstance(item, Acquired)}
-        segments = seg.build(raw, pieces, files, inline=inline)
+        await gather_undoable(undo, writes)
 
-        # 3. uid, modseq and the mailbox counters in one step
-        unseen = "\\seen" not in {flag.lower() for flag in flags}
-        mailbox = await self._mailboxes.find_one_and_update(
-            {"_id": mailbox_id, "user": user_id},
-            {
-                "$inc": {
-                    "uidNext": 1,
-                    "modifyIndex": 1,
-                    "total": 1,
-                    "unseen": int(unseen),
-                    "size": size,
-                }
-            },
-            projection={"uidNext": 1, "modifyIndex": 1, "retention": 1},
-            return_new=False,
-        )
-        if mailbox is None:
-            raise errors.NoSuchMailbox()
-        undo.push(
-            "mailbox counters",
-            lambda: self._mailboxes.update_one(
-                {"_id": mailbox_id},
-                {"$inc": {"total": -1, "unseen": -int(unseen), "size": -size}},
-            ),
-        )
-        retention = int(mailbox.get("retention") or 0)
-        placement = Placement(
-            id=message_id,
-            user=user_id,
-            mailbox=mailbox_id,
-            uid=int(mailbox["uidNext"]),
-            modseq=int(mailbox.get("modifyIndex", 0)) + 1,
-            thread=choice.id,
-            idate=idate or now,
-            created=now,
-            rdate=epoch_ms(now) + retention if retention else None,
-        )
-        document = build_document(
-            parsed,
-            placement,
-            flags,
-            segments,
-            segments_file=body_file,
-            attachment_digests=sorted(cut_out),
-            meta=meta,
-        )
-
-        # 4. the message and, when it starts one, its thread
-        await self._gather_undoable(
-            undo,
+        # 3. tell the listeners: after the events of lower uids of this mailbox (this process)
+        await self._order.turn(mailbox_id, slot.uid)
+        _, written = self._journal.enqueue(
+            user_id,
             [
-                (
-                    "message",
-                    self._messages.insert(document),
-                    lambda _: self._messages.delete_one({"_id": message_id}),
-                ),
-                ("thread", self._threads.create(choice), lambda _: self._threads.discard(choice)),
+                {
+                    "mailbox": mailbox_id,
+                    "command": "EXISTS",
+                    "uid": slot.uid,
+                    "message": message_id,
+                    "modseq": slot.modseq,
+                    "flags": flags,
+                    "unseen": unseen,
+                    "idate": placement.idate,
+                    "thread": choice.id,
+                }
             ],
         )
-
-        # 5. tell the listeners
-        await self._journal.record(
-            user_id,
-            mailbox_id,
-            "EXISTS",
-            uid=placement.uid,
-            message=message_id,
-            modseq=placement.modseq,
-            flags=flags,
-            unseen=unseen,
-            idate=placement.idate,
-            thread=choice.id,
-        )
+        self._order.release(mailbox_id, slot.uid)
+        await written
         return AddedMessage(
             id=message_id,
-            uid=placement.uid,
-            modseq=placement.modseq,
+            uid=slot.uid,
+            modseq=slot.modseq,
             mailbox=mailbox_id,
             size=size,
             thread=choice.id,
         )
 
-    @staticmethod
-    async def _gather_undoable(undo: _Undo, steps: Sequence[_Step]) -> list[Any]:
-        """Run `steps` side by side and register the undo of each that succeeded; once all have
-        finished (none is left running unaccounted for), raise the failure, a rejection
-        (over quota, no such mailbox) in preference to a fault."""
-        results = await asyncio.gather(*(step for _, step, _ in steps), return_exceptions=True)
-        failures: list[BaseException] = []
-        for (what, _, reverse), result in zip(steps, results, strict=True):
-            if isinstance(result, BaseException):
-                failures.append(result)
-            elif reverse is not None:
-                undo.push(what, functools.partial(reverse, result))
-        if failures:
-            rejections = [f for f in failures if isinstance(f, _REJECTIONS)]
-            raise (rejections or failures)[0]
-        return list(results)
+    def _allocation_step(self, user_id: str, mailbox_id: str, size: int, unseen: bool) -> Step:
+        """The uid/modseq/counters step and its undo: the counters go back, the uid stays used
+        (a gap, as IMAP allows) and its turn in the journal order is given up."""
 
-    async def _reserve_quota(self, user_id: str, size: int) -> None:
-        """Add `size` to the owner's storageUsed, or refuse with OverQuotaError.
+        async def give_back(slot: Slot) -> None:
+            self._order.release(mailbox_id, slot.uid)
+            await self._mailboxes.update_one(
+                {"_id": mailbox_id},
+                {"$inc": {"total": -1, "unseen": -int(unseen), "size": -size}},
+            )
 
-        Optimistic, one round trip: `$inc` first, then compare the total that came back with
-        the quota. An add that does not fit takes its bytes back out. Concurrent adds each see
-        the others' reservations, so the quota is never exceeded; near the limit one of them
-        may be refused when a concurrent, refused one still briefly counts (OverQuotaError is
-        retryable). A conditional `$inc` would need the quota first (another round trip), and
-        `$expr` filters are wrong on the embedded server (they match other documents).
+        return (
+            "mailbox counters",
+            self._allocations.submit((user_id, mailbox_id), (size, unseen)),
+            give_back,
+        )
+
+    async def _allocate(
+        self, key: tuple[str, str], items: list[tuple[int, bool]]
+    ) -> list[Slot | BaseException]:
+        """uids, modseqs and counters for a group of adds to one mailbox, in one round trip.
+
+        `$inc` by the group's totals, the document as it was before: the group's uids are
+        `uidNext`, `uidNext + 1`, ... and its modseqs `modifyIndex + 1`, ... in order. Each
+        uid is held in the journal order (`_order`) until its event is queued or it is given
+        up, so EXISTS events of this process come in uid order.
         """
+        user_id, mailbox_id = key
+        count = len(items)
+        before = await self._mailboxes.find_one_and_update(
+            {"_id": mailbox_id, "user": user_id},
+            {
+                "$inc": {
+                    "uidNext": count,
+                    "modifyIndex": count,
+                    "total": count,
+                    "unseen": sum(int(unseen) for _, unseen in items),
+                    "size": sum(size for size, _ in items),
+                }
+            },
+            projection={"uidNext": 1, "modifyIndex": 1, "retention": 1},
+            return_new=False,
+        )
+        if before is None:
+            return [errors.NoSuchMailbox() for _ in items]
+        uid, modseq = int(before["uidNext"]), int(before.get("modifyIndex", 0)) + 1
+        retention = int(before.get("retention") or 0)
+        for index in range(count):
+            self._order.hold(mailbox_id, uid + index)
+        return [Slot(uid + index, modseq + index, retention) for index in range(count)]
+
+    async def _insert(self, _: None, documents: list[Document]) -> list[Exception | None]:
+        """The messages of a group of adds, in one insert; each stored or failed on its own."""
+        return await self._messages.insert_each(documents)
+
+    async def _reserve_quota(self, user_id: str, sizes: list[int]) -> list[BaseException | None]:
+        """Reserve the quota of a group of adds of one user in one round trip.
+
+        Optimistic: `$inc` by the group's total first, then compare with the quota as if the
+        adds had come one by one in order: an add fits when the usage before the group, plus
+        the adds of the group accepted before it, plus its own size stay within the quota.
+        Those that do not fit have their bytes taken back out (one more round trip) and get
+        OverQuotaError. Concurrent reservations see each other's bytes, so the quota is never
+        exceeded; near the limit one may be refused while a refused one still briefly counts
+        (OverQuotaError is retryable). A conditional `$inc` would need the quota first
+        (another round trip), and `$expr` filters are wrong on the embedded server (they
+        match other documents).
+        """
+        total = sum(sizes)
         user = await self._users.find_one_and_update(
             {"_id": user_id},
-            {"$inc": {"storageUsed": size}},
+            {"$inc": {"storageUsed": total}},
             projection={"storageUsed": 1, "quota": 1},
         )
         if user is None:
-            raise errors.UserNotFound()
+            return [errors.UserNotFound() for _ in sizes]
         quota = allowed(user, "quota")
-        used = int(user.get("storageUsed", 0))
-        if used > quota:
-            await self._adjust_quota(user_id, -size)
-            raise errors.OverQuotaError(details={"allowed": quota, "used": used - size})
+        used = int(user.get("storageUsed", 0)) - total
+        outcomes: list[BaseException | None] = []
+        refused = 0
+        for size in sizes:
+            if used + size > quota:
+                outcomes.append(errors.OverQuotaError(details={"allowed": quota, "used": used}))
+                refused += size
+            else:
+                used += size
+                outcomes.append(None)
+        if refused:
+            try:
+                await self._adjust_quota(user_id, -refused)
+            except Exception as exc:  # those bytes stay counted: the refused adds say so
+                outcomes = [exc if outcome is not None else None for outcome in outcomes]
+        return outcomes
 
     async def _adjust_quota(self, user_id: str, delta: int) -> None:
         if delta:
@@ -430,7 +564,7 @@ class MessageService:
         if doc is None:
             await self._raise_missing({"mailbox": mailbox_id, "uid": uid, "user": user_id})
         assert doc is not None
-        return with_booleans(doc)
+        return doc
 
     async def get_by_id(
         self, user_id: str, message_id: str, projection: Document | None = None
@@ -439,7 +573,7 @@ class MessageService:
         if doc is None:
             await self._raise_missing({"_id": message_id, "user": user_id})
         assert doc is not None
-        return with_booleans(doc)
+        return doc
 
     async def _raise_missing(self, query: Document) -> None:
         if await self._tombstones.find_one(query, {"_id": 1}) is not None:
@@ -501,7 +635,7 @@ class MessageService:
         has_next = more or backwards
         has_previous = bound is not None and (not backwards or more)
         return Page(
-            results=[with_booleans(row) for row in rows],
+            results=rows,
             total=total,
             page=page if has_previous else 1,
             next_cursor=encode_cursor(rows[-1]["uid"], rows[-1]["_id"]) if has_next else False,
@@ -535,8 +669,8 @@ class MessageService:
         for span in spans:
             segment = segments[span.index]
             low, high = span.offset, span.offset + span.length
-            if "raw" in segment:
-                out += segment["raw"][low:high]
+            if "raw" in segment or "zraw" in segment:
+                out += seg.inline_bytes(segment)[low:high]
             elif "body" in segment:
                 base = offsets[span.index]
                 out += body[base + low : base + high]
@@ -555,6 +689,11 @@ class MessageService:
                 encoded = await self.read_range(doc, int(info["start"]), int(info["end"]))
                 return dict(info), decode_transfer(encoded, str(info["transferEncoding"]))
         raise errors.AttachmentNotFound()
+
+    async def view(self, user_id: str, message: Document | str) -> MessageView:
+        """The message's HTML, MIME tree and IMAP ENVELOPE/BODYSTRUCTURE/BODY."""
+        doc = await self._resolve(user_id, message, {"user": 1, "view": 1})
+        return unpack_view(doc["view"])
 
     async def _resolve(self, user_id: str, message: Document | str, fields: Document) -> Document:
         if isinstance(message, dict):
@@ -578,6 +717,19 @@ class MessageService:
         replace: Iterable[str] | None = None,
     ) -> FlagChange:
         """Set (`replace`), add or remove flags; a new modseq when anything changed."""
+        return await self._shield.run(
+            self._update_flags(user_id, mailbox_id, uid, add, remove, replace)
+        )
+
+    async def _update_flags(
+        self,
+        user_id: str,
+        mailbox_id: str,
+        uid: int,
+        add: Iterable[str],
+        remove: Iterable[str],
+        replace: Iterable[str] | None,
+    ) -> FlagChange:
         added, removed = normalize_flags(add), {f.lower() for f in normalize_flags(remove)}
         replacement = normalize_flags(replace) if replace is not None else None
         for _ in range(MAX_ATTEMPTS):
@@ -620,6 +772,9 @@ class MessageService:
 
     async def move(self, user_id: str, mailbox_id: str, uid: int, target_id: str) -> MovedMessage:
         """Move a message to another mailbox under a new uid (IMAP MOVE, REST moveTo)."""
+        return await self._shield.run(self._move(user_id, mailbox_id, uid, target_id))
+
+    async def _move(self, user_id: str, mailbox_id: str, uid: int, target_id: str) -> MovedMessage:
         for _ in range(MAX_ATTEMPTS):
             doc = await self.get(
                 user_id, mailbox_id, uid, {"modseq": 1, "size": 1, "unseen": 1, "flags": 1}
@@ -670,25 +825,26 @@ class MessageService:
                 {"$inc": {"total": -1, "unseen": -unseen, "size": -size, "modifyIndex": 1}},
                 projection={"modifyIndex": 1},
             )
-            await asyncio.gather(
-                self._journal.record(
-                    user_id,
-                    mailbox_id,
-                    "EXPUNGE",
-                    uid=uid,
-                    message=doc["_id"],
-                    modseq=int(source["modifyIndex"]) if source else None,
-                ),
-                self._journal.record(
-                    user_id,
-                    target_id,
-                    "EXISTS",
-                    uid=new_uid,
-                    message=doc["_id"],
-                    modseq=new_modseq,
-                    flags=doc.get("flags", []),
-                    unseen=bool(unseen),
-                ),
+            await self._journal.record_many(
+                user_id,
+                [
+                    {
+                        "mailbox": mailbox_id,
+                        "command": "EXPUNGE",
+                        "uid": uid,
+                        "message": doc["_id"],
+                        "modseq": int(source["modifyIndex"]) if source else None,
+                    },
+                    {
+                        "mailbox": target_id,
+                        "command": "EXISTS",
+                        "uid": new_uid,
+                        "message": doc["_id"],
+                        "modseq": new_modseq,
+                        "flags": doc.get("flags", []),
+                        "unseen": bool(unseen),
+                    },
+                ],
             )
             return MovedMessage(doc["_id"], mailbox_id, uid, target_id, new_uid, new_modseq)
         raise errors.StoreError("Message is changing too fast, try again")
@@ -703,6 +859,11 @@ class MessageService:
         Unless `archive` is False (skipArchive) or the message is a draft, a copy stays in
         `archived` for `settings.archive_time`, holding its attachments until purged.
         """
+        return await self._shield.run(self._delete(user_id, mailbox_id, uid, archive))
+
+    async def _delete(
+        self, user_id: str, mailbox_id: str, uid: int, archive: bool
+    ) -> DeletedMessage:
         for attempt in range(MAX_ATTEMPTS):
             doc = await self.get(user_id, mailbox_id, uid)
             keep = archive and not doc.get("draft")
@@ -727,9 +888,9 @@ class MessageService:
                 if keep:
                     await self._archived.delete_one({"_id": doc["_id"], "archived": now})
                 continue
-            modseqs = await self._drop_from_mailboxes([doc])
+            modseqs = await self._releases.drop_from_mailboxes([doc])
             await asyncio.gather(
-                self._release_quota([doc]),
+                self._releases.release_quota([doc]),
                 self._journal.record(
                     user_id,
                     mailbox_id,
@@ -740,171 +901,65 @@ class MessageService:
                 ),
             )
             if not keep:
-                await self._release_content([doc])
+                await self._releases.release_content([doc])
             return DeletedMessage(doc["_id"], mailbox_id, uid, modseqs.get(mailbox_id, 0), keep)
         raise errors.StoreError("Message is changing too fast, try again")
 
     async def delete_mailbox_messages(self, user_id: str, mailbox_id: str, batch: int = 500) -> int:
         """Remove every message of a mailbox (mailbox deletion): quota, attachments and files
         are released, nothing is archived. Safe to repeat; the number removed."""
+        return await self._shield.run(self._delete_mailbox_messages(user_id, mailbox_id, batch))
+
+    async def _delete_mailbox_messages(self, user_id: str, mailbox_id: str, batch: int) -> int:
         removed = 0
         while True:
             rows = await self._messages.find(
                 {"mailbox": mailbox_id, "user": user_id},
-                {**RELEASE_PROJECTION, "modseq": 1},
+                RELEASE_PROJECTION,
                 sort=[("uid", 1)],
                 limit=batch,
             )
             if not rows:
                 return removed
-            removed += await self._remove_batch(rows, reason=None, now=utcnow())
-
-    async def _remove_batch(self, rows: list[Document], reason: str | None, now: datetime) -> int:
-        """Claim, delete and release a batch of messages; with `reason`, leave tombstones
-        (kept `settings.tombstone_time` from `now`)."""
-        token = new_id()
-        claimed = await self._messages.claim(rows, token)
-        if not claimed:
-            return 0
-        if reason is not None:
-            await self._tombstones.insert_many(
-                [
-                    {
-                        "_id": row["_id"],
-                        "user": row["user"],
-                        "mailbox": row["mailbox"],
-                        "uid": row["uid"],
-                        "reason": reason,
-                        "created": now,
-                        "expires": now + self.settings.tombstone_time,
-                    }
-                    for row in claimed
-                ]
-            )
-        await self._messages.delete_claimed(token, [row["mailbox"] for row in claimed])
-        modseqs = await self._drop_from_mailboxes(claimed)
-        by_user: dict[str, list[Document]] = defaultdict(list)
-        for row in claimed:
-            by_user[row["user"]].append(row)
-        await asyncio.gather(
-            self._release_quota(claimed),
-            *(
-                self._journal.record_many(
-                    user,
-                    [
-                        {
-                            "mailbox": row["mailbox"],
-                            "command": "EXPUNGE",
-                            "uid": row["uid"],
-                            "message": row["_id"],
-                            "modseq": modseqs.get(row["mailbox"]),
-                        }
-                        for row in user_rows
-                    ],
-                )
-                for user, user_rows in by_user.items()
-            ),
-        )
-        await self._release_content(claimed)
-        return len(claimed)
-
-    async def _drop_from_mailboxes(self, rows: Sequence[Document]) -> dict[str, int]:
-        """Take removed messages out of their mailboxes' counters; the new modseq of each."""
-        totals: dict[str, Counter[str]] = defaultdict(Counter)
-        for row in rows:
-            counter = totals[row["mailbox"]]
-            counter["total"] -= 1
-            counter["unseen"] -= int(bool(row.get("unseen")))
-            counter["size"] -= int(row.get("size", 0))
-        results = await asyncio.gather(
-            *(
-                self._mailboxes.find_one_and_update(
-                    {"_id": mailbox},
-                    {"$inc": {**counter, "modifyIndex": 1}},
-                    projection={"modifyIndex": 1},
-                )
-                for mailbox, counter in totals.items()
-            )
-        )
-        return {
-            mailbox: int(doc["modifyIndex"])
-            for mailbox, doc in zip(totals, results, strict=True)
-            if doc is not None
-        }
-
-    async def _release_quota(self, rows: Sequence[Document]) -> None:
-        sizes: Counter[str] = Counter()
-        for row in rows:
-            sizes[row["user"]] += int(row.get("size", 0))
-        await asyncio.gather(*(self._adjust_quota(user, -size) for user, size in sizes.items()))
-
-    async def _release_content(self, rows: Sequence[Document]) -> None:
-        """Drop the attachment references and body files of messages gone for good."""
-        references: Counter[str] = Counter()
-        files: list[str] = []
-        for row in rows:
-            references.update(row.get("atts", []))
-            if row.get("segmentsFile"):
-                files.append(str(row["segmentsFile"]))
-        calls: list[Awaitable[bool]] = [
-            self._attachments.release(digest, count) for digest, count in references.items()
-        ]
-        calls.extend(self._bodies.delete(file) for file in files)
-        await _bounded(calls)
+            removed += await self._releases.remove_batch(rows, reason=None, now=utcnow())
 
     # ------------------------------------------------------------------------------ retention
 
     async def expire_due(self, now: datetime | None = None, batch: int = 500) -> int:
         """Remove one batch of messages whose mailbox retention ran out, leaving tombstones."""
         when = now or utcnow()
-        rows = await self._messages.expired(
-            epoch_ms(when), batch, {**RELEASE_PROJECTION, "modseq": 1}
-        )
-        return await self._remove_batch(rows, reason="expired", now=when) if rows else 0
+        rows = await self._messages.expired(epoch_ms(when), batch, RELEASE_PROJECTION)
+        return await self._releases.remove_batch(rows, reason="expired", now=when) if rows else 0
 
     async def purge_archived(self, now: datetime | None = None, batch: int = 500) -> int:
         """Drop one batch of archived messages past their grace period, leaving tombstones."""
         when = now or utcnow()
         rows = await self._archived.due(epoch_ms(when), batch, RELEASE_PROJECTION)
-        if not rows:
-            return 0
-        # one delete per document: its count says whether this job (and not a concurrent
-        # restore or purge) took it, and so whether its references are this job's to release
-        deleted = await _bounded([self._archived.delete_one({"_id": row["_id"]}) for row in rows])
-        mine = [row for row, count in zip(rows, deleted, strict=True) if count]
-        stamp = when
-        # no mailbox/uid here: that uid was deleted by its user and answers 404, not 410
-        await self._tombstones.insert_many(
-            [
-                {
-                    "_id": row["_id"],
-                    "user": row["user"],
-                    "reason": "purged",
-                    "created": stamp,
-                    "expires": stamp + self.settings.tombstone_time,
-                }
-                for row in mine
-            ]
-        )
-        await self._release_content(mine)
-        return len(mine)
+        return await self._releases.purge(rows, when, tombstones=True)
+
+    async def delete_user_messages(self, user_id: str, batch: int = 500) -> int:
+        """Remove all of a user's messages and archived copies, releasing their attachments
+        and files (for the final purge of a deleted account). The number removed."""
+        return await self._shield.run(self._delete_user_messages(user_id, batch))
+
+    async def _delete_user_messages(self, user_id: str, batch: int) -> int:
+        removed = 0
+        while rows := await self._messages.find({"user": user_id}, RELEASE_PROJECTION, limit=batch):
+            removed += await self._releases.remove_batch(rows, reason=None, now=utcnow())
+        while rows := await self._archived.find({"user": user_id}, RELEASE_PROJECTION, limit=batch):
+            removed += await self._releases.purge(rows, utcnow(), tombstones=False)
+        return removed
 
     async def drop_tombstones(self, now: datetime | None = None) -> int:
         return await self._tombstones.delete_many({"expires": {"$lte": now or utcnow()}})
+
+    async def drop_stale_threads(self, now: datetime | None = None) -> int:
+        """Forget thread keys unused for `settings.thread_time` (WildDuck: 180 days)."""
+        cutoff = (now or utcnow()) - self.settings.thread_time
+        return await self._threads.drop_older_than(epoch_ms(cutoff))
 
 
 def _uid_of(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return int(value)
     raise errors.InputValidationError("Invalid cursor", details={"next": "Invalid cursor"})
-
-
-async def _bounded(calls: Sequence[Awaitable[T]], limit: int = JOB_CONCURRENCY) -> list[T]:
-    """Await `calls` at most `limit` at a time, results in order."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(call: Awaitable[T]) -> T:
-        async with semaphore:
-            return await call
-
-    return list(await asyncio.gather(*(one(call) for call in calls)))

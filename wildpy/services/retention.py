@@ -46,6 +46,7 @@ class RetentionJob:
         expired = await self._rounds(lambda: self._messages.expire_due(when, self.batch))
         purged = await self._rounds(lambda: self._messages.purge_archived(when, self.batch))
         tombstones = await self._messages.drop_tombstones(when)
+        await self._messages.drop_stale_threads(when)
         if expired or purged or tombstones:
             log.info(
                 "retention: %d expired, %d purged, %d tombstones dropped",

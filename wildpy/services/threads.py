@@ -4,24 +4,39 @@ As WildDuck: a message joins the thread that shares one of its reference ids (Me
 In-Reply-To, References, Thread-Index; stored as SHA-1 base64 digests) *and* its normalised
 subject, so that a reused References header on an unrelated subject starts a new thread.
 Fallback: a reply (a "Re:"-style subject, In-Reply-To or References) whose references match
-nothing, because the message it answers is not stored here, joins the most recently updated
-thread with the same normalised subject, if that thread was active within `SUBJECT_WINDOW_MS`.
+nothing, because the message it answers is not stored here, joins the most recent thread with
+the same normalised subject if that thread saw a message within `SUBJECT_WINDOW_MS`.
 
-`updated` is epoch milliseconds, not a date: the embedded server stores a datetime written by
-`$set` as a string, which then no longer compares as a date.
+Storage differs from WildDuck's one document per thread with an `ids` array: a lookup by array
+element (`ids: {$in: [...]}`) cannot use an index on the embedded server (a full scan per added
+message), so each key is its own small document, found by `_id`:
+
+- `<user>:r:<reference digest>` -> `{thread, subject}`: the thread a reference id belongs to;
+- `<user>:s:<subject digest>` -> `{thread, updated}`: the latest thread with that subject.
+
+For a reply, finding the thread is one query (`_id: {$in: keys}`) and recording the new keys
+one bulk write, which the message store sends alongside the message insert. A message that is
+no reply (most mail) needs one bulk write for both (`resolve`). `updated` is epoch
+milliseconds, like the messages' `rdate`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+
+from pymongo import UpdateOne
 
 from wildpy.mime import ParsedMessage
 from wildpy.storage.database import Document, new_id
 from wildpy.storage.messages import Threads
+
+from .group_commit import GroupCommit
 
 #: how many reference ids a thread lookup uses (WildDuck: 10)
 MAX_REFERENCE_IDS = 10
@@ -30,7 +45,8 @@ SUBJECT_WINDOW_MS = 30 * 24 * 3600 * 1000
 
 # "Re:", "RE :", "Fwd:", "Fw:", "Re[2]:", "AW:", "SV:", "Antw:", "Vs:", "Tr:" and list tags
 _PREFIX = re.compile(
-    r"^\s*(?:(?:re|fwd?|aw|sv|vs|antw|wg|tr|rif|odp|ynt)\s*(?:\[\d+\]|\(\d+\))?\s*:|\[[^\]]{1,64}\])",
+    r"^\s*(?:(?:re|fwd?|aw|sv|vs|antw|wg|tr|rif|odp|ynt)\s*(?:\[\d+\]|\(\d+\))?\s*:"
+    r"|\[[^\]]{1,64}\])",
     re.IGNORECASE,
 )
 _SUFFIX = re.compile(r"\s*\(fwd\)\s*$", re.IGNORECASE)
@@ -77,56 +93,192 @@ def _digest(value: str) -> str:
     return base64.b64encode(digest).decode().rstrip("=")
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 @dataclass(frozen=True)
 class ThreadChoice:
-    """The thread of a new message; `new` is the document to insert when the thread is new."""
+    """The thread of a new message, and the key documents to record once it is stored."""
 
     id: str
-    new: Document | None = None
+    #: reference keys not yet known: inserted pointing at `id`
+    new_keys: list[Document] = field(default_factory=list)
+    #: the subject key, pointed at `id` (None when the subject is empty)
+    subject_key: str | None = None
+    #: the keys are stored already (`resolve`): `record` has nothing left to do
+    written: bool = False
 
 
 class ThreadService:
     def __init__(self, threads: Threads) -> None:
         self._threads = threads
-
-    async def choose(self, user_id: str, parsed: ParsedMessage) -> ThreadChoice:
-        """Find the thread for `parsed` (updating it), or describe a new one without storing it.
-
-        The new thread's document is stored by `create`, which the message store runs alongside
-        the message insert to save a round trip.
-        """
-        ids = reference_ids(parsed)
-        subject, marked = normalize_subject(parsed.subject)
-        now = time.time_ns() // 1_000_000
-        update: Document = {"$set": {"updated": now}}
-        if ids:
-            update["$addToSet"] = {"ids": {"$each": ids}}
-            found = await self._threads.find_one_and_update(
-                {"user": user_id, "ids": {"$in": ids}, "subject": subject},
-                update,
-                projection={"_id": 1},
-            )
-            if found is not None:
-                return ThreadChoice(str(found["_id"]))
-        is_reply = marked or bool(parsed.in_reply_to) or bool(parsed.references)
-        if is_reply and subject:
-            found = await self._threads.touch_latest(
-                {"user": user_id, "subject": subject, "updated": {"$gte": now - SUBJECT_WINDOW_MS}},
-                update,
-            )
-            if found is not None:
-                return ThreadChoice(str(found["_id"]))
-        thread_id = new_id()
-        return ThreadChoice(
-            thread_id,
-            {"_id": thread_id, "user": user_id, "subject": subject, "ids": ids, "updated": now},
+        #: the key upserts of concurrent `resolve` calls go out as one bulk write
+        self._upserts: GroupCommit[None, list[UpdateOne], set[int]] = GroupCommit(
+            self._upsert_groups
         )
 
-    async def create(self, choice: ThreadChoice) -> None:
-        if choice.new is not None:
-            await self._threads.insert(choice.new)
+    async def choose(self, user_id: str, parsed: ParsedMessage) -> ThreadChoice:
+        """The thread for `parsed` (one query); nothing is written until `record`."""
+        ids = reference_ids(parsed)
+        subject, marked = normalize_subject(parsed.subject)
+        is_reply = marked or bool(parsed.in_reply_to) or bool(parsed.references)
+        reference_keys = [f"{user_id}:r:{digest}" for digest in ids]
+        subject_key = f"{user_id}:s:{_digest(subject)}" if subject else None
+        keys = reference_keys + ([subject_key] if subject_key and is_reply else [])
+        found = {}
+        if keys:
+            rows = await self._threads.find({"_id": {"$in": keys}}, limit=len(keys))
+            found = {row["_id"]: row for row in rows}
+        thread: str | None = None
+        for key in reference_keys:  # in order: own Message-ID, In-Reply-To, then References
+            row = found.get(key)
+            if row is not None and row.get("subject") == subject:
+                thread = str(row["thread"])
+                break
+        if thread is None and subject_key and is_reply:
+            row = found.get(subject_key)
+            if row is not None and _now_ms() - int(row.get("updated", 0)) <= SUBJECT_WINDOW_MS:
+                thread = str(row["thread"])
+        thread = thread or new_id()
+        now = _now_ms()
+        new_keys = [
+            {"_id": key, "user": user_id, "thread": thread, "subject": subject, "updated": now}
+            for key in reference_keys
+            if key not in found
+        ]
+        return ThreadChoice(thread, new_keys, subject_key)
+
+    def resolve(self, user_id: str, parsed: ParsedMessage) -> asyncio.Future[ThreadChoice]:
+        """`choose` and `record` in one, in one round trip for a message that is no reply.
+
+        Such a message joins an existing thread only through its own reference ids (its
+        Message-ID, a Thread-Index): when a reply to it was stored first, or it is stored a
+        second time. That is rare, so its keys are written first, pointing at a new thread
+        (reference keys only where missing, `$setOnInsert`), and read back only when one
+        already existed; the keys then move to the thread found (two more round trips, rare).
+        A reply needs its lookup first: `choose` now, `record` alongside the message insert.
+        The keys a choice created go again with `discard`.
+
+        Not a coroutine: the work is under way when this returns (its command goes out as
+        soon as the caller yields), so the caller can do CPU work while it travels.
+        """
+        subject, marked = normalize_subject(parsed.subject)
+        if marked or parsed.in_reply_to or parsed.references:
+            return asyncio.ensure_future(self.choose(user_id, parsed))
+        reference_keys = [f"{user_id}:r:{digest}" for digest in reference_ids(parsed)]
+        subject_key = f"{user_id}:s:{_digest(subject)}" if subject else None
+        thread, now = new_id(), _now_ms()
+        fields = {"user": user_id, "thread": thread, "subject": subject, "updated": now}
+        operations = [
+            UpdateOne({"_id": key}, {"$setOnInsert": fields}, upsert=True) for key in reference_keys
+        ]
+        if subject_key is not None:
+            operations.append(
+                UpdateOne(
+                    {"_id": subject_key},
+                    {"$set": {"user": user_id, "thread": thread, "updated": now}},
+                    upsert=True,
+                )
+            )
+        upserted = self._upserts.submit(None, operations) if operations else None
+        return asyncio.ensure_future(
+            self._settle(user_id, upserted, thread, subject, reference_keys, subject_key)
+        )
+
+    async def _settle(
+        self,
+        user_id: str,
+        upserted: Awaitable[set[int]] | None,
+        thread: str,
+        subject: str,
+        reference_keys: list[str],
+        subject_key: str | None,
+    ) -> ThreadChoice:
+        """The end of `resolve`: which keys it created, and the thread an existing one names."""
+        inserted = await upserted if upserted is not None else set()
+        created = [key for index, key in enumerate(reference_keys) if index in inserted]
+        existing = [key for key in reference_keys if key not in created]
+        if existing:
+            rows = await self._threads.find({"_id": {"$in": existing}}, limit=len(existing))
+            found = {row["_id"]: row for row in rows}
+            for key in reference_keys:  # in order, as `choose`
+                row = found.get(key)
+                if row is not None and row.get("subject") == subject:
+                    joined = str(row["thread"])
+                    await self._join(user_id, joined, thread, created, subject_key)
+                    thread = joined
+                    break
+        new_keys = [{"_id": key, "thread": thread} for key in created]
+        return ThreadChoice(thread, new_keys, subject_key, written=True)
+
+    async def _join(
+        self,
+        user_id: str,
+        thread: str,
+        provisional: str,
+        created: list[str],
+        subject_key: str | None,
+    ) -> None:
+        """Point the keys just written for `provisional` at the existing `thread` instead."""
+        operations = [
+            UpdateOne({"_id": key, "thread": provisional}, {"$set": {"thread": thread}})
+            for key in created
+        ]
+        if subject_key is not None:
+            operations.append(
+                UpdateOne(
+                    {"_id": subject_key},
+                    {"$set": {"user": user_id, "thread": thread, "updated": _now_ms()}},
+                    upsert=True,
+                )
+            )
+        await self._threads.write(operations)
+
+    async def _upsert_groups(
+        self, _: None, groups: list[list[UpdateOne]]
+    ) -> list[set[int] | BaseException]:
+        """The upserts of several `resolve` calls in one bulk write; for each call, the
+        positions of its operations that inserted a document."""
+        inserted = await self._threads.upsert([op for group in groups for op in group])
+        outcomes: list[set[int] | BaseException] = []
+        start = 0
+        for group in groups:
+            outcomes.append({i - start for i in inserted if start <= i < start + len(group)})
+            start += len(group)
+        return outcomes
+
+    async def record(self, user_id: str, choice: ThreadChoice) -> None:
+        """Store the keys of `choice`: one round trip, as all are updates (a bulk write sends
+        inserts and updates as separate commands). A reference key only gets inserted
+        (`$setOnInsert`): if a concurrent add created it first, that one stands."""
+        if choice.written:
+            return
+        operations = [
+            UpdateOne(
+                {"_id": doc["_id"]},
+                {"$setOnInsert": {k: v for k, v in doc.items() if k != "_id"}},
+                upsert=True,
+            )
+            for doc in choice.new_keys
+        ]
+        if choice.subject_key is not None:
+            operations.append(
+                UpdateOne(
+                    {"_id": choice.subject_key},
+                    {"$set": {"user": user_id, "thread": choice.id, "updated": _now_ms()}},
+                    upsert=True,
+                )
+            )
+        await self._threads.write(operations)
 
     async def discard(self, choice: ThreadChoice) -> None:
-        """Undo `create` (the message that needed the thread was not stored)."""
-        if choice.new is not None:
-            await self._threads.delete_one({"_id": choice.id})
+        """Undo `record` for a message that was not stored after all: its reference keys go
+        (those still pointing at its thread); a subject key left behind is harmless."""
+        keys = [doc["_id"] for doc in choice.new_keys]
+        if keys:
+            await self._threads.delete_many({"_id": {"$in": keys}, "thread": choice.id})
+
+    async def drop_older_than(self, cutoff_ms: int) -> int:
+        """Forget keys not touched since `cutoff_ms` (WildDuck keeps threads 180 days)."""
+        return await self._threads.delete_many({"updated": {"$lt": cutoff_ms}})

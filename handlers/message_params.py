@@ -1,0 +1,145 @@
+"""Request field types shared by the message, search and archive routes (WildDuck's Joi rules)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from wildpy.addressing import normalize_address
+from wildpy.errors import InputValidationError
+from wildpy.fields import parse_bool
+from wildpy.services.search_terms import UID_SET
+
+from .validation import Bool, ObjectIdStr
+
+_DATETIME = TypeAdapter(datetime)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _date(value: object) -> object:
+    """Joi.date(): an ISO string or epoch milliseconds; "" means not given."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be a valid date")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+        return datetime.fromtimestamp(float(value) / 1000, tz=UTC)
+    try:
+        return _utc(_DATETIME.validate_python(value))
+    except PydanticValidationError:
+        raise ValueError("must be a valid date") from None
+
+
+def _date_or_false(value: object) -> object:
+    if value is False or (isinstance(value, str) and value.lower() == "false"):
+        return False
+    return _date(value)
+
+
+#: a date (ISO 8601 or epoch milliseconds), in UTC
+Date = Annotated[datetime | None, BeforeValidator(_date)]
+#: a date, or false to clear it (`expires`)
+DateOrFalse = Annotated[datetime | Literal[False] | None, BeforeValidator(_date_or_false)]
+
+
+def _include_headers(value: object) -> object:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_bool(value)
+        except ValueError:
+            return value  # a list of header names
+    raise ValueError("must be a string or a boolean")
+
+
+#: `includeHeaders`: a comma separated list of header names, or a boolean
+IncludeHeaders = Annotated[
+    Annotated[str, Field(max_length=1024)] | bool | None, BeforeValidator(_include_headers)
+]
+Order = Literal["asc", "desc"]
+
+
+def _uid_set(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not UID_SET.match(value.strip()):
+        raise ValueError("must be a UID set such as 1,2,3 or 3:15 or 3:*")
+    return value.strip()
+
+
+#: WildDuck's UID set: `1,2,3`, `3:15` or `3:*`
+UidSetText = Annotated[str, BeforeValidator(_uid_set)]
+#: a uid in a path
+Uid = Annotated[int, Field(ge=1, le=2**53)]
+
+
+def _email(value: str) -> str:
+    try:
+        normalize_address(value)
+    except InputValidationError:
+        raise ValueError("must be a valid email") from None
+    return value.strip()
+
+
+def _blank(value: object) -> object:
+    return None if value == "" else value
+
+
+def _no_line_breaks(value: str | None) -> str | None:
+    if value is not None and ("\r" in value or "\n" in value):
+        raise ValueError("must not contain line breaks")
+    return value
+
+
+class Strict(BaseModel):
+    """A nested object: unknown keys refused, as Joi does."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+Name = Annotated[
+    Annotated[str, Field(max_length=255), AfterValidator(_no_line_breaks)] | None,
+    BeforeValidator(_blank),
+]
+
+
+class AddressIn(Strict):
+    name: Name = None
+    address: Annotated[str, Field(max_length=255), AfterValidator(_email)]
+
+
+class HeaderIn(Strict):
+    key: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_no_line_breaks)]
+    value: Annotated[str, Field(max_length=100 * 1024), AfterValidator(_no_line_breaks)] = ""
+
+
+class AttachmentIn(Strict):
+    filename: Name = None
+    contentType: Name = None
+    encoding: Annotated[str | None, BeforeValidator(_blank)] = "base64"
+    contentTransferEncoding: Annotated[str | None, BeforeValidator(_blank)] = None
+    content: str
+    cid: Name = None
+    contentDisposition: Literal["inline", "attachment"] | None = None
+
+
+class ReferenceIn(Strict):
+    mailbox: ObjectIdStr
+    id: Uid
+    action: Literal["reply", "replyAll", "forward"]
+    attachments: Bool | list[Annotated[str, Field(pattern=r"(?i)^ATT\d+$")]] = None
+
+
+class PreviousIn(Strict):
+    mailbox: ObjectIdStr | None = None
+    id: Uid
+
+
+Metadata = dict[str, Any] | str | None
