@@ -51,6 +51,16 @@ REQUIRED_CODES = frozenset(
         "InvalidContent",
         "RateLimitedError",
         "InvalidAuthScope",
+        "NoSuchMailbox",
+        "MailboxExistsError",
+        "DisallowedMailboxMethod",
+        "MessageNotFound",
+        "OverQuotaError",
+        "EmptyMessage",
+        "StoreError",
+        "AttachmentNotFound",
+        "MessageGone",
+        "ERRCOMPOSE",
     }
 )
 #: every error code answered to any test request in this session

@@ -22,6 +22,7 @@ from wildpy.services.journal import JournalService
 from wildpy.services.mailboxes import MailboxService
 from wildpy.services.message_api import MessageApi, build_message_api
 from wildpy.services.messages import MessageService, StoreSettings
+from wildpy.services.purge import AccountPurge
 from wildpy.services.retention import RetentionJob
 from wildpy.services.threads import ThreadService
 from wildpy.services.tokens import TokenService
@@ -108,6 +109,7 @@ class Runtime:
     retention: RetentionJob
     #: listings, search, changes by UID set, uploads and the archive of the REST API
     message_api: MessageApi
+    purge: AccountPurge
     #: the embedded server, when this process started one
     embedded: EmbeddedMongo | None = None
 
@@ -153,6 +155,16 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         messages=messages,
         retention=RetentionJob(messages),
         message_api=build_message_api(database, repos, messages, mailboxes, files),
+        purge=AccountPurge(
+            repos.deleted_users,
+            messages,
+            repos.storage_files,
+            repos.mailboxes,
+            repos.journal,
+            repos.threads,
+            repos.tombstones,
+            repos.address_register,
+        ),
     )
 
 
@@ -249,7 +261,7 @@ async def _janitor(runtime: Runtime) -> None:
         await asyncio.sleep(JANITOR_INTERVAL)
         try:
             await runtime.tokens.purge_expired()
-            await runtime.users.purge_deleted()
+            await runtime.purge.purge_due()
             await runtime.journal.purge_expired()
             await runtime.retention.run_once()
         except Exception:  # a failed round is retried at the next interval

@@ -490,7 +490,3 @@ class UserService:
             "user": user_id,
             "addresses": {"recovered": len(recovered), "main": main},
         }
-
-    async def purge_deleted(self) -> int:
-        """Forget accounts whose grace period ended (the janitor calls this)."""
-        return await self._deleted.delete_many({"deleteAfter": {"$lte": utcnow()}})
