@@ -24,6 +24,7 @@ from test_message_store import (
     storage_used,
     with_attachment,
 )
+
 from wildpy import errors
 from wildpy.mime import parse_message
 from wildpy.runtime import Runtime

@@ -18,7 +18,9 @@ def test_every_route_is_documented(config: Config) -> None:
     undocumented = [
         f"{route.method} {route.resource.canonical}"
         for route in app.router.routes()
-        if route.method != "HEAD" and route.resource is not None and route_doc(route.handler) is None
+        if route.method != "HEAD"
+        and route.resource is not None
+        and route_doc(route.handler) is None
     ]
     assert undocumented == []
 
