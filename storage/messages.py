@@ -157,7 +157,7 @@ class Threads(Collection):
         except BulkWriteError as exc:
             _ignore_duplicates(exc)
             return {int(row["index"]) for row in exc.details.get("upserted", [])}
-        return set(result.upserted_ids)
+        return set(result.upserted_ids or {})
 
 
 class Tombstones(Collection):

@@ -10,9 +10,11 @@ from wildpy.mime.parse import (
     Address,
     AttachmentInfo,
     ParsedMessage,
+    ThreadHeaders,
     make_intro,
     normalize_newlines,
     parse_message,
+    thread_headers,
 )
 from wildpy.mime.sections import resolve_section, section_range
 from wildpy.mime.structure import MAX_DEPTH, MAX_PARTS, MimeNode, parse_tree
@@ -25,6 +27,7 @@ __all__ = [
     "ImapValue",
     "MimeNode",
     "ParsedMessage",
+    "ThreadHeaders",
     "build_body",
     "build_envelope",
     "decode_part",
@@ -41,4 +44,5 @@ __all__ = [
     "resolve_section",
     "sanitize_html",
     "section_range",
+    "thread_headers",
 ]

@@ -202,6 +202,12 @@ def parse_tree(raw: bytes) -> MimeNode:
     return _parse_entity(raw, 0, "", 0, "text/plain", [], _Budget())[0]
 
 
+def top_headers(raw: bytes) -> list[HeaderField]:
+    """The message's own header fields, exactly as `parse_tree(raw).headers`, without looking
+    at the body (cheap: what threading needs before the whole message is parsed)."""
+    return parse_fields(raw, 0, _header_end(raw, 0, []))
+
+
 def _next_boundary(raw: bytes, pos: int, stack: list[bytes]) -> _Boundary | None:
     """The first line at or after `pos` that starts with an active delimiter."""
     if not stack:

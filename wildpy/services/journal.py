@@ -4,7 +4,8 @@ Writers call `record` after a change; readers (`/updates`, later IMAP IDLE) foll
 with `since`/`wait` or, for a long-lived stream, a `JournalListener`. Delivery works across
 processes without Redis or change streams (storage.md: `watch()` never delivers on the embedded
 server): a waiting reader polls the collection every `poll_interval` seconds, and a writer in the
-same process wakes its readers at once.
+same process wakes its readers at once. Concurrent writers' events go to the database together,
+one insert per group (`enqueue`: group commit); each `record` returns once its own are stored.
 
 Order and event ids. An event's id is its `_id` (an ObjectId as hex). Events are ordered by
 `(created, _id)`, where `created` is the writer's clock in milliseconds: ObjectIds only carry whole

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from pymongo import UpdateOne
 
-from wildpy.mime import ParsedMessage
+from wildpy.mime import ParsedMessage, ThreadHeaders
 from wildpy.storage.database import Document, new_id
 from wildpy.storage.messages import Threads
 
@@ -67,18 +67,18 @@ def normalize_subject(subject: str) -> tuple[str, bool]:
     return text.casefold(), marked
 
 
-def reference_ids(parsed: ParsedMessage) -> list[str]:
+def reference_ids(message: ParsedMessage | ThreadHeaders) -> list[str]:
     """Hashed Message-ID, In-Reply-To, Thread-Index and References, de-duplicated, in order."""
+    headers = message if isinstance(message, ThreadHeaders) else ThreadHeaders.of(message)
     values: list[str] = []
-    if parsed.message_id:
-        values.append(parsed.message_id)
-    if parsed.in_reply_to:
-        values.append(parsed.in_reply_to)
-    thread_index = parsed.root.last_header("thread-index")
-    if thread_index is not None:
+    if headers.message_id:
+        values.append(headers.message_id)
+    if headers.in_reply_to:
+        values.append(headers.in_reply_to)
+    if headers.thread_index is not None:
         # Outlook: the first 22 base64 characters identify the conversation
-        values.append(thread_index.text()[:22])
-    values.extend(parsed.references)
+        values.append(headers.thread_index[:22])
+    values.extend(headers.references)
     out: dict[str, None] = {}
     for value in values:
         for token in value.split():
@@ -118,7 +118,7 @@ class ThreadService:
             self._upsert_groups
         )
 
-    async def choose(self, user_id: str, parsed: ParsedMessage) -> ThreadChoice:
+    async def choose(self, user_id: str, parsed: ParsedMessage | ThreadHeaders) -> ThreadChoice:
         """The thread for `parsed` (one query); nothing is written until `record`."""
         ids = reference_ids(parsed)
         subject, marked = normalize_subject(parsed.subject)
@@ -149,7 +149,9 @@ class ThreadService:
         ]
         return ThreadChoice(thread, new_keys, subject_key)
 
-    def resolve(self, user_id: str, parsed: ParsedMessage) -> asyncio.Future[ThreadChoice]:
+    def resolve(
+        self, user_id: str, parsed: ParsedMessage | ThreadHeaders
+    ) -> asyncio.Future[ThreadChoice]:
         """`choose` and `record` in one, in one round trip for a message that is no reply.
 
         Such a message joins an existing thread only through its own reference ids (its
@@ -161,7 +163,8 @@ class ThreadService:
         The keys a choice created go again with `discard`.
 
         Not a coroutine: the work is under way when this returns (its command goes out as
-        soon as the caller yields), so the caller can do CPU work while it travels.
+        soon as the caller yields), so the caller can do CPU work while it travels. Given
+        `thread_headers(raw)`, it need not wait for the message to be parsed either.
         """
         subject, marked = normalize_subject(parsed.subject)
         if marked or parsed.in_reply_to or parsed.references:
@@ -276,7 +279,7 @@ class ThreadService:
         """Undo `record` for a message that was not stored after all: its reference keys go
         (those still pointing at its thread); a subject key left behind is harmless."""
         keys = [doc["_id"] for doc in choice.new_keys]
-        if keys:
+        if keys:  # nothing to do (no round trip) for a choice that created no keys
             await self._threads.delete_many({"_id": {"$in": keys}, "thread": choice.id})
 
     async def drop_older_than(self, cutoff_ms: int) -> int:
