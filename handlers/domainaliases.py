@@ -38,7 +38,7 @@ class ResolveAlias(Params):
 async def list_aliases(request: web.Request) -> web.Response:
     params = await read_params(request, ListAliases, body=False)
     permit(request, "read", "domainaliases")
-    page, rows = await runtime(request).addresses.list_aliases(params.paging, query=params.query)
+    page, rows = await runtime(request).domain_aliases.list(params.paging, query=params.query)
     return page_answer(page, rows, query=params.query or "")
 
 
@@ -47,7 +47,7 @@ async def list_aliases(request: web.Request) -> web.Response:
 async def create_alias(request: web.Request) -> web.Response:
     params = await read_params(request, CreateAlias)
     permit(request, "create", "domainaliases")
-    return ok(id=await runtime(request).addresses.create_alias(params.alias, params.domain))
+    return ok(id=await runtime(request).domain_aliases.create(params.alias, params.domain))
 
 
 @routes.get("/domainaliases/resolve/{alias}")
@@ -55,7 +55,7 @@ async def create_alias(request: web.Request) -> web.Response:
 async def resolve_alias(request: web.Request) -> web.Response:
     params = await read_params(request, ResolveAlias, body=False)
     permit(request, "read", "domainaliases")
-    return ok(id=await runtime(request).addresses.resolve_alias(params.alias))
+    return ok(id=await runtime(request).domain_aliases.resolve(params.alias))
 
 
 @routes.get("/domainaliases/{alias}")
@@ -63,7 +63,7 @@ async def resolve_alias(request: web.Request) -> web.Response:
 async def get_alias(request: web.Request) -> web.Response:
     params = await read_params(request, AliasPath, body=False)
     permit(request, "read", "domainaliases")
-    return ok(**await runtime(request).addresses.get_alias(params.alias))
+    return ok(**await runtime(request).domain_aliases.get(params.alias))
 
 
 @routes.delete("/domainaliases/{alias}")
@@ -71,5 +71,5 @@ async def get_alias(request: web.Request) -> web.Response:
 async def delete_alias(request: web.Request) -> web.Response:
     params = await read_params(request, AliasPath)
     permit(request, "delete", "domainaliases")
-    await runtime(request).addresses.delete_alias(params.alias)
+    await runtime(request).domain_aliases.delete(params.alias)
     return ok()

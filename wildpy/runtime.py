@@ -17,6 +17,7 @@ from wildpy.counters import Counters, open_counters
 from wildpy.roles import Roles
 from wildpy.services.addresses import AddressService
 from wildpy.services.auth import AuthService
+from wildpy.services.domainaliases import DomainAliasService
 from wildpy.services.files import FileService
 from wildpy.services.journal import JournalService
 from wildpy.services.mailboxes import MailboxService
@@ -100,6 +101,7 @@ class Runtime:
     roles: Roles
     users: UserService
     addresses: AddressService
+    domain_aliases: DomainAliasService
     tokens: TokenService
     auth: AuthService
     journal: JournalService
@@ -120,9 +122,8 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
     # the message service is attached below as `mailboxes.messages`: it needs the mailboxes
     # and the mailbox service needs it (deleting a mailbox removes its messages and quota)
     mailboxes = MailboxService(repos.mailboxes, repos.users, journal)
-    addresses = AddressService(
-        repos.addresses, repos.domain_aliases, repos.users, repos.address_register
-    )
+    domain_aliases = DomainAliasService(repos.domain_aliases)
+    addresses = AddressService(repos.addresses, domain_aliases, repos.users, repos.address_register)
     users = UserService(
         database,
         repos.users,
@@ -147,6 +148,7 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         roles=roles,
         users=users,
         addresses=addresses,
+        domain_aliases=domain_aliases,
         tokens=tokens,
         auth=AuthService(repos.users, users, tokens, counters),
         files=files,

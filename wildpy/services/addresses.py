@@ -23,11 +23,12 @@ from wildpy.addressing import (
     resolution_candidates,
 )
 from wildpy.fields import decode_metadata, encode_metadata, normalize_tags
-from wildpy.storage.accounts import Addresses, AddressRegister, DomainAliases, Users
+from wildpy.storage.accounts import Addresses, AddressRegister, Users
 from wildpy.storage.database import AlreadyExists, Document, is_id, new_id
 from wildpy.storage.pagination import Page, PageRequest
 
-from .listing import contains, listing_filter
+from .domainaliases import DomainAliasService
+from .listing import listing_filter
 
 DEFAULT_FORWARDS = 2000
 
@@ -54,7 +55,7 @@ class AddressService:
     def __init__(
         self,
         addresses: Addresses,
-        aliases: DomainAliases,
+        aliases: DomainAliasService,
         users: Users,
         register: AddressRegister,
     ) -> None:
@@ -357,10 +358,6 @@ class AddressService:
 
     # ------------------------------------------------------------------------------ resolving
 
-    async def _alias_target(self, domain: str) -> str | None:
-        alias = await self._aliases.find_one({"alias": domain}, {"domain": 1})
-        return str(alias["domain"]) if alias else None
-
     async def _resolve_document(self, address: str, *, allow_wildcard: bool) -> Document | None:
         view = lookup_view(address)
         # what is not an address ("a b@d") resolves to nothing, not to the domain's catch-all.
@@ -371,7 +368,7 @@ class AddressService:
         found = await self._addresses.find_one({"addrview": view})
         if found is not None:
             return found
-        alias_domain = await self._alias_target(domain)
+        alias_domain = await self._aliases.target_of(domain)
         if alias_domain:
             found = await self._addresses.find_one({"addrview": f"{local}@{alias_domain}"})
             if found is not None:
@@ -471,9 +468,7 @@ class AddressService:
                     {"_id": row["user"], "address": row["address"]},
                     {"$set": {"address": f"{local}@{new}"}},
                 )
-        modified_aliases = await self._aliases.update_many(
-            {"domain": old}, {"$set": {"domain": new}}
-        )
+        modified_aliases = await self._aliases.retarget(old, new)
         return {
             "modifiedAddresses": modified_addresses,
             "modifiedUsers": modified_users,
@@ -492,53 +487,3 @@ class AddressService:
             limit=limit,
         )
         return [{"id": r["_id"], "name": _name(r), "address": r["address"]} for r in rows]
-
-    # ------------------------------------------------------------------------------ domain aliases
-
-    async def create_alias(self, alias: str, domain: str) -> str:
-        document = {
-            "_id": new_id(),
-            "alias": normalize_domain(alias, field="alias"),
-            "domain": normalize_domain(domain),
-            "created": utcnow(),
-        }
-        try:
-            await self._aliases.insert(document)
-        except AlreadyExists:
-            raise errors.AliasExists(details={"alias": document["alias"]}) from None
-        return str(document["_id"])
-
-    async def get_alias(self, alias_id: str) -> dict[str, Any]:
-        document = await self._aliases.get(alias_id)
-        if document is None:
-            raise errors.AliasNotFound()
-        return {
-            "id": document["_id"],
-            "alias": document["alias"],
-            "domain": document["domain"],
-            "created": document["created"],
-        }
-
-    async def resolve_alias(self, alias: str) -> str:
-        try:
-            name = normalize_domain(alias, field="alias")
-        except errors.InputValidationError:
-            raise errors.AliasNotFound() from None
-        document = await self._aliases.find_one({"alias": name}, {"_id": 1})
-        if document is None:
-            raise errors.AliasNotFound()
-        return str(document["_id"])
-
-    async def delete_alias(self, alias_id: str) -> None:
-        if not await self._aliases.delete_one({"_id": alias_id}):
-            raise errors.AliasNotFound()
-
-    async def list_aliases(
-        self, paging: PageRequest, *, query: str | None
-    ) -> tuple[Page, list[dict[str, Any]]]:
-        filters = contains(("alias", "domain"), query) or {}
-        result = await self._aliases.page(filters, paging, field="alias")
-        rows = [
-            {"id": d["_id"], "alias": d["alias"], "domain": d["domain"]} for d in result.results
-        ]
-        return result, rows
