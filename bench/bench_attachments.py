@@ -4,7 +4,8 @@ Prints the bytes stored (GridFS files of both buckets, message documents as BSON
 attachment reference documents) against the ideal: one copy of the attachment (encoded, as it
 appears in the messages) plus each message's own bytes (its raw size without the attachment).
 Target: within 1.1x. Also prints the breakdown of a message document, since everything it holds
-beyond its raw bytes (index fields, text, HTML, MIME tree) is what the ratio measures.
+beyond its raw bytes (index fields, search text, header block, MIME tree) is what the ratio
+measures.
 Run: .venv/bin/python bench/bench_attachments.py [messages]
 """
 

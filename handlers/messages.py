@@ -16,6 +16,7 @@ from wildpy.fields import encode_metadata
 from wildpy.mime.charsets import decode_bytes
 from wildpy.services.compose import Mailbox, Part, decode_content
 from wildpy.services.message_actions import MessageChanges
+from wildpy.services.message_docs import RAW_FIELDS
 from wildpy.services.message_views import (
     listing_item,
     listing_projection,
@@ -52,7 +53,8 @@ routes = web.RouteTableDef()
 MESSAGES = "/users/{user}/mailboxes/{mailbox}/messages"
 MESSAGE = MESSAGES + "/{message}"
 
-#: what the full message view reads: everything but the raw segments
+#: what the full message view reads: its text and HTML are rendered from the raw message, so
+#: the segments too (`MessageService.body`)
 _VIEW_PROJECTION: Document = dict.fromkeys(
     (
         "_id",
@@ -83,12 +85,12 @@ _VIEW_PROJECTION: Document = dict.fromkeys(
         "list",
         "cidMap",
         "meta",
-        "text",
+        *RAW_FIELDS,
         "view",
     ),
     1,
 )
-_RAW_PROJECTION: Document = {"user": 1, "size": 1, "segments": 1, "segmentsFile": 1}
+_RAW_PROJECTION: Document = dict.fromkeys(RAW_FIELDS, 1)
 _ATTACHMENT_PROJECTION: Document = {**_RAW_PROJECTION, "attachments": 1}
 
 
@@ -228,10 +230,10 @@ async def get_message(request: web.Request) -> web.Response:
             params.user, params.mailbox, params.message, add=["\\Seen"]
         )
         doc.update(unseen=False, flags=change.flags)
-    stored = await rt.messages.view(params.user, doc)
+    body = await rt.messages.body(params.user, doc)
     base = f"/users/{params.user}/mailboxes/{params.mailbox}/messages/{params.message}"
     url = (lambda att: f"{base}/attachments/{att}") if params.replaceCidLinks else None
-    return ok(**message_view(doc, stored.html, attachment_url=url))
+    return ok(**message_view(doc, body.html, attachment_url=url, text=body.text))
 
 
 @routes.get(MESSAGE + "/message.eml")

@@ -220,7 +220,7 @@ async def test_parsed_fields_and_attachments(runtime: Runtime) -> None:
     header = await runtime.messages.read_range(doc, 0, 40)
     assert header == raw[:40]
     view = await runtime.messages.view(user, added.id)
-    assert view.html == ["<p>See attached.</p>"]
+    assert (await runtime.messages.body(user, added.id)).html == ["<p>See attached.</p>"]
     assert view.envelope.startswith(b'(NIL "Report" ((NIL NIL "alice" "example.com"))')
     assert view.bodystructure.startswith(b'(("text" "plain"')
     tree = MimeNode.from_dict(view.mime, raw)
@@ -488,7 +488,7 @@ async def test_delete_archives_and_releases_quota(runtime: Runtime) -> None:
 
 
 async def _raw_of(doc: Document) -> bytes:
-    return b"".join(inline_bytes(segment) for segment in doc["segments"])
+    return b"".join(inline_bytes(segment, doc) for segment in doc["segments"])
 
 
 async def test_retention_expires_with_tombstones(runtime: Runtime) -> None:

@@ -11,13 +11,15 @@ from wildpy.mime.parse import (
     AttachmentInfo,
     ParsedMessage,
     ThreadHeaders,
+    header_index,
     make_intro,
     normalize_newlines,
     parse_message,
+    render_body,
     thread_headers,
 )
 from wildpy.mime.sections import resolve_section, section_range
-from wildpy.mime.structure import MAX_DEPTH, MAX_PARTS, MimeNode, parse_tree
+from wildpy.mime.structure import MAX_DEPTH, MAX_PARTS, MimeNode, drop_ranges, parse_tree
 
 __all__ = [
     "MAX_DEPTH",
@@ -31,15 +33,18 @@ __all__ = [
     "build_body",
     "build_envelope",
     "decode_part",
+    "drop_ranges",
     "format_body",
     "format_envelope",
     "format_string",
+    "header_index",
     "html_to_text",
     "make_intro",
     "normalize_newlines",
     "parse_message",
     "parse_tree",
     "part_text",
+    "render_body",
     "replace_cid_links",
     "resolve_section",
     "sanitize_html",

@@ -208,19 +208,21 @@ def thread_headers(raw: bytes) -> ThreadHeaders:
     )
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
+def parse_message(raw: bytes, *, html: bool = True) -> ParsedMessage:
     """Parse a raw RFC 5322 message. Never raises on content, whatever the bytes are.
 
     The offsets recorded in the tree refer to `raw` exactly as given; a store that wants
     IMAP-clean CRLF line endings should normalise first (see normalize_newlines).
+
+    With `html` False, `html` is left empty: no HTML is sanitised and no text rendered as
+    HTML (a store that renders it when a message is shown, with `render_body`, saves that
+    work on every add). Everything else, `text` included, is the same.
     """
     raw = bytes(raw)
     root = parse_tree(raw)
-    content = _Content(raw)
+    content = _Content(raw, html=html)
     content.walk(root, alternative=False, related=False)
-
-    text = "\n".join(t for t in (s.strip() for s in content.text_parts) if t).strip()
-    html = [h for h in (s.strip() for s in content.html_parts) if h]
+    text, html_parts = content.body()
 
     def header_text(key: str) -> str | None:
         f = root.last_header(key)
@@ -244,13 +246,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
         references=references,
         date=_parse_date(header_text("date")),
         text=text,
-        html=html,
+        html=html_parts,
         intro=make_intro(text),
         attachments=attachments,
         has_attachments=any(not a.related for a in attachments),
-        index_headers=[
-            (f.key, f.text()[:MAX_INDEX_VALUE]) for f in root.headers[:MAX_INDEX_HEADERS]
-        ],
+        index_headers=_index(root.headers),
         content_type={"value": root.content_type, "params": dict(root.params)},
         list_id=header_text("list-id"),
         list_unsubscribe=header_text("list-unsubscribe"),
@@ -261,15 +261,47 @@ def parse_message(raw: bytes) -> ParsedMessage:
     )
 
 
-class _Content:
-    """Walks the tree once, collecting body text, HTML and attachments."""
+def render_body(raw: bytes, root: MimeNode) -> tuple[str, list[str]]:
+    """The `text` and `html` that `parse_message(raw)` gives, from its tree `root` (for
+    instance one stored with `MimeNode.to_dict` and rebuilt with `from_dict`).
 
-    def __init__(self, raw: bytes) -> None:
+    Only the bytes of the body's own text and HTML parts are read: the bodies of attachments
+    may be missing from `raw` (zeros in their place), as when a store leaves them out.
+    """
+    content = _Content(raw, html=True, attachments=False)
+    content.walk(root, alternative=False, related=False)
+    return content.body()
+
+
+def header_index(raw: bytes) -> list[tuple[str, str]]:
+    """`parse_message(raw).index_headers` from the top header block alone (`raw` may be just
+    that block): what a store that keeps the block apart answers `includeHeaders` with."""
+    return _index(top_headers(raw))
+
+
+def _index(fields: list[HeaderField]) -> list[tuple[str, str]]:
+    return [(f.key, f.text()[:MAX_INDEX_VALUE]) for f in fields[:MAX_INDEX_HEADERS]]
+
+
+class _Content:
+    """Walks the tree once, collecting body text, HTML and attachments.
+
+    `html` False skips the HTML (sanitising is the costliest step of a parse); `attachments`
+    False skips the attachments, whose bodies are then never read."""
+
+    def __init__(self, raw: bytes, *, html: bool = True, attachments: bool = True) -> None:
         self.raw = raw
         self.text_parts: list[str] = []
         self.html_parts: list[str] = []
         self.attachments: list[AttachmentInfo] = []
         self.html_budget = MAX_HTML_SANITIZE
+        self.want_html = html
+        self.want_attachments = attachments
+
+    def body(self) -> tuple[str, list[str]]:
+        """The text (parts joined by line breaks) and the non-empty HTML parts."""
+        text = "\n".join(t for t in (s.strip() for s in self.text_parts) if t).strip()
+        return text, [h for h in (s.strip() for s in self.html_parts) if h]
 
     def walk(self, node: MimeNode, alternative: bool, related: bool) -> None:
         ctype = node.content_type
@@ -289,7 +321,7 @@ class _Content:
         if ctype in _TEXT_TYPES and node.disposition in (None, "inline") and not node.opaque:
             self._add_text(node, ctype, alternative)
             return
-        if node.body_size > 0:
+        if node.body_size > 0 and self.want_attachments:
             self._add_attachment(node, related)
 
     def _add_text(self, node: MimeNode, ctype: str, alternative: bool) -> None:
@@ -298,17 +330,20 @@ class _Content:
         content = part_text(self.raw, node)
         if ctype == "text/html":
             text = html_to_text(content)
-            if len(content) <= self.html_budget:
-                self.html_budget -= len(content)
-                self.html_parts.append(sanitize_html(content))
-            else:
-                self.html_parts.append(text_to_html(text))
+            if self.want_html:
+                self.html_parts.append(self._sanitized(content, text))
             if not alternative:
                 self.text_parts.append(text)
         else:
             self.text_parts.append(content)
-            if not alternative:
+            if not alternative and self.want_html:
                 self.html_parts.append(text_to_html(content))
+
+    def _sanitized(self, content: str, text: str) -> str:
+        if len(content) <= self.html_budget:
+            self.html_budget -= len(content)
+            return sanitize_html(content)
+        return text_to_html(text)
 
     def _add_attachment(self, node: MimeNode, related: bool) -> None:
         number = len(self.attachments) + 1

@@ -10,6 +10,7 @@ fixed depth and part-count limits.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -173,6 +174,43 @@ class MimeNode:
         if "message" in data:
             node.message = cls.from_dict(data["message"], raw)
         return node
+
+
+_OFFSETS = ("header_start", "header_end", "body_start", "body_end")
+
+
+def drop_ranges(data: dict[str, Any], ranges: Sequence[tuple[int, int]]) -> dict[str, Any]:
+    """A `to_dict` tree moved onto the raw message with the byte `ranges` taken out (sorted,
+    disjoint [start, end) ranges), for `MimeNode.from_dict` on that shorter message.
+
+    Offsets after a range move back by its length; offsets inside one move to where it was.
+    So a part whose body was taken out keeps an empty body, and whatever lay inside it (the
+    parts of an attached message) keeps empty ranges: nothing to read there.
+    """
+
+    def moved(position: int) -> int:
+        removed = 0
+        for start, end in ranges:
+            if position >= end:
+                removed += end - start
+            elif position > start:
+                return start - removed
+            else:
+                break
+        return position - removed
+
+    out = dict(data)
+    for key in _OFFSETS:
+        if key in out:
+            out[key] = moved(int(out[key]))
+    out["headers"] = [
+        [h[0], moved(h[1]), moved(h[2]), moved(h[3])] for h in data.get("headers", [])
+    ]
+    if "children" in data:
+        out["children"] = [drop_ranges(child, ranges) for child in data["children"]]
+    if "message" in data:
+        out["message"] = drop_ranges(data["message"], ranges)
+    return out
 
 
 class _Budget:

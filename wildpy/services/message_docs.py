@@ -7,7 +7,6 @@ The fields are listed in docs/mail-store.md.
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,10 +14,19 @@ from typing import Any
 
 import bson
 
-from wildpy.mime import ParsedMessage, format_body, format_envelope
+from wildpy.mime import (
+    MimeNode,
+    ParsedMessage,
+    drop_ranges,
+    format_body,
+    format_envelope,
+    header_index,
+    render_body,
+)
 from wildpy.storage.database import Document
 
-from .segments import ZLIB_LEVEL, Segment
+from .compression import MAIL_DICTIONARY, compress, decompress
+from .segments import Segment
 
 SYSTEM_FLAGS = {
     flag.lower(): flag for flag in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
@@ -26,12 +34,22 @@ SYSTEM_FLAGS = {
 MAX_FLAGS = 128
 MAX_FLAG_LENGTH = 255
 
-#: stored text and HTML are capped: they serve listing, search and the message view, and the
-#: complete content is always available from the raw message
+#: the text and HTML a detail view shows are capped (rendered from the raw message, which
+#: always has the complete content)
 MAX_TEXT_CHARS = 256 * 1024
 MAX_HTML_CHARS = 1024 * 1024
+#: full-text search reads this much of the plain text (`text`, stored for the database to
+#: search; also the dictionary the body is compressed with, see segments.py)
+SEARCH_TEXT_CHARS = 64 * 1024
+#: the headers kept in the `headers` index: those search filters on (`from:`, `to:`...);
+#: `includeHeaders` reads the stored header block (`head`) instead
+SEARCH_HEADERS = frozenset({"from", "to", "cc", "bcc"})
 
-#: the fields a message listing reads; excludes the heavy ones (segments, text, html, mime)
+#: what reading the raw bytes needs (`MessageService.read_range`): the segments, the header
+#: block kept apart and the text the body is compressed with
+RAW_FIELDS = ("user", "size", "segments", "segmentsFile", "head", "text")
+
+#: the fields a message listing reads; excludes the heavy ones (segments, text, view)
 LISTING_FIELDS = (
     "_id",
     "user",
@@ -113,14 +131,18 @@ def _capped_html(parts: Sequence[str]) -> list[str]:
     return out
 
 
+def search_text(parsed: ParsedMessage) -> str:
+    """The stored `text`: the plain text search reads (and the body's compression dictionary)."""
+    return parsed.text[:SEARCH_TEXT_CHARS]
+
+
 @dataclass(frozen=True)
 class MessageView:
-    """What only a detail view of one message needs: kept out of queries and listings, and
-    stored zlib-compressed (the embedded server keeps documents uncompressed; this is about
-    half a typical message document)."""
+    """What IMAP needs of many messages at once, without their raw bytes: kept out of queries
+    and listings, and stored zlib-compressed (the embedded server keeps documents
+    uncompressed). The HTML and text a detail view shows are rendered from the raw message
+    instead (`MessageService.body`), so that no body is stored twice."""
 
-    #: sanitised HTML parts (text parts rendered as HTML too), as the API shows them
-    html: list[str]
     #: the MIME tree (`MimeNode.to_dict()`; `MimeNode.from_dict(mime, raw)` rebuilds it)
     mime: dict[str, Any]
     #: IMAP ENVELOPE, BODYSTRUCTURE and BODY, ready to send
@@ -129,27 +151,55 @@ class MessageView:
     body: bytes
 
 
+@dataclass(frozen=True)
+class MessageBody:
+    """What the detail view shows of a message's content, as `parse_message` renders it."""
+
+    #: the plain text (text parts, HTML rendered as text), up to MAX_TEXT_CHARS
+    text: str
+    #: sanitised HTML parts (text parts rendered as HTML too), up to MAX_HTML_CHARS in all
+    html: list[str]
+
+
 def pack_view(view: MessageView) -> bytes:
     # the tree goes in as JSON text: MIME parameter names may contain "." or "$"
     data = {
-        "html": view.html,
         "mime": json.dumps(view.mime, separators=(",", ":"), ensure_ascii=False),
         "envelope": view.envelope,
         "bodystructure": view.bodystructure,
         "body": view.body,
     }
-    return zlib.compress(bson.encode(data), ZLIB_LEVEL)
+    # the dictionary holds the tree's keys and common BODYSTRUCTURE pieces: a few hundred
+    # bytes less per message than zlib alone
+    return compress(bson.encode(data), MAIL_DICTIONARY)
 
 
 def unpack_view(packed: bytes) -> MessageView:
-    data = bson.decode(zlib.decompress(packed))
+    # views stored before the dictionary (and with `html`) read the same: a stream made
+    # without a dictionary ignores the one offered, and the extra field is not read
+    data = bson.decode(decompress(packed, MAIL_DICTIONARY))
     return MessageView(
-        html=list(data["html"]),
         mime=json.loads(data["mime"]),
         envelope=bytes(data["envelope"]),
         bodystructure=bytes(data["bodystructure"]),
         body=bytes(data["body"]),
     )
+
+
+def render_message_body(
+    own: bytes, view: MessageView, cut_out: Sequence[tuple[int, int]] = ()
+) -> MessageBody:
+    """The detail view's text and HTML, the same as `parse_message(raw)` gives (capped): from
+    the message's own bytes `own` (the raw message without the attachment bodies stored
+    apart, at `cut_out` in it: `render_body` never reads them) and its stored view's tree."""
+    tree = drop_ranges(view.mime, cut_out) if cut_out else view.mime
+    text, html = render_body(own, MimeNode.from_dict(tree, own))
+    return MessageBody(text=text[:MAX_TEXT_CHARS], html=_capped_html(html))
+
+
+def head_headers(head: bytes) -> list[tuple[str, str]]:
+    """The index pairs (`ParsedMessage.index_headers`) of a stored `head` field."""
+    return header_index(decompress(head, MAIL_DICTIONARY))
 
 
 @dataclass(frozen=True)
@@ -177,8 +227,14 @@ def build_document(
     segments_file: str | None,
     attachment_digests: Sequence[str],
     meta: Mapping[str, Any] | None,
+    head: bytes | None = None,
 ) -> Document:
-    """The message document. Fields that would be None are omitted (storage.md)."""
+    """The message document. Fields that would be None are omitted (storage.md).
+
+    `segments` must have been built with `search_text(parsed)` as their text, and `head` is
+    the compressed header block of their `{"head": n}` segment, if they have one
+    (`segments.pack_head`). With a `head`, the `headers` index keeps only SEARCH_HEADERS.
+    """
     attachments = []
     for info in parsed.attachments:
         entry = info.as_api()
@@ -205,11 +261,11 @@ def build_document(
         "bcc": _addresses(parsed.bcc),
         "references": list(parsed.references),
         "intro": parsed.intro,
-        # plain, for search; everything only a detail view needs is in the compressed `view`
-        "text": parsed.text[:MAX_TEXT_CHARS],
+        # plain, for search (and the dictionary of the compressed body); what IMAP needs of
+        # many messages is in the compressed `view`; the detail view renders from the raw
+        "text": search_text(parsed),
         "view": pack_view(
             MessageView(
-                html=_capped_html(parsed.html),
                 mime=parsed.root.to_dict(),
                 envelope=format_envelope(parsed.envelope),
                 bodystructure=format_body(parsed.bodystructure),
@@ -218,7 +274,11 @@ def build_document(
         ),
         "ha": parsed.has_attachments,
         "attachments": attachments,
-        "headers": [{"key": key, "value": value} for key, value in parsed.index_headers],
+        "headers": [
+            {"key": key, "value": value}
+            for key, value in parsed.index_headers
+            if head is None or key in SEARCH_HEADERS
+        ],
         "contentType": parsed.content_type,
         "segments": segments,
         "atts": list(attachment_digests),
@@ -229,6 +289,8 @@ def build_document(
         doc["rdate"] = placement.rdate
     if segments_file is not None:
         doc["segmentsFile"] = segments_file
+    if head is not None:
+        doc["head"] = head
     if parsed.message_id:
         doc["msgid"] = parsed.message_id
     if parsed.in_reply_to:

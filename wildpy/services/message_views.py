@@ -16,7 +16,9 @@ from wildpy.fields import decode_metadata
 from wildpy.mime import replace_cid_links
 from wildpy.storage.database import Document
 
-#: `includeHeaders`: True for every indexed header, else the lowercased names wanted
+from .message_docs import head_headers
+
+#: `includeHeaders`: True for every header (of the first 200), else the lowercased names wanted
 HeaderSelection = bool | frozenset[str]
 
 #: fields every listing reads (the heavy ones, text, the packed view and segments, stay out)
@@ -60,11 +62,16 @@ def listing_projection(*, headers: HeaderSelection, metadata: bool) -> Document:
     `meta` holds the client's metaData (up to 1 MiB) and cannot be projected in part on the
     embedded server (top-level projections only), so a plain listing leaves it out; a message
     without From or Sender then shows an empty sender instead of the envelope one.
+
+    Headers come from the stored header block (`head`, compressed: smaller than the headers
+    themselves); a message without one (a header block over 64 KiB) keeps them all in its
+    `headers` index.
     """
     projection: Document = dict.fromkeys(_LISTING_FIELDS, 1)
     if metadata:
         projection["meta"] = 1
     if headers:
+        projection["head"] = 1
         projection["headers"] = 1
     return projection
 
@@ -128,15 +135,26 @@ def _content_type(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     return shown
 
 
+def _header_pairs(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The message's first 200 header fields as (lowercase name, value up to 880 characters):
+    from the stored header block when there is one, else from the `headers` index (which then
+    holds them all: messages stored before `head`, or with a header block too big for it)."""
+    head = doc.get("head")
+    if head is not None:
+        return head_headers(bytes(head))
+    return [
+        (str(entry.get("key", "")).lower(), entry.get("value", ""))
+        for entry in doc.get("headers") or []
+    ]
+
+
 def _headers(doc: Mapping[str, Any], selection: HeaderSelection) -> dict[str, Any]:
     """The selected headers as {name: value}; a header that appears several times gives a list."""
     out: dict[str, Any] = {}
-    for entry in doc.get("headers") or []:
-        key = str(entry.get("key", "")).lower()
+    for key, value in _header_pairs(doc):
         wanted = selection is True or (isinstance(selection, frozenset) and key in selection)
         if not key or not wanted:
             continue
-        value = entry.get("value", "")
         if key not in out:
             out[key] = value
         elif isinstance(out[key], list):
@@ -240,8 +258,10 @@ def message_view(
     html: Sequence[str],
     *,
     attachment_url: Callable[[str], str] | None = None,
+    text: str | None = None,
 ) -> dict[str, Any]:
-    """The full message (GET .../messages/:message); `html` comes from the stored view."""
+    """The full message (GET .../messages/:message). `html` and `text` are what
+    `MessageService.body` renders; without `text`, the stored search text is shown."""
     view: dict[str, Any] = {
         "id": doc.get("uid"),
         "mailbox": doc.get("mailbox"),
@@ -264,7 +284,8 @@ def message_view(
         view["list"] = dict(doc["list"])
     if doc.get("rdate") is not None:
         view["expires"] = iso(doc["rdate"])
-    text = str(doc.get("text") or "")
+    if text is None:
+        text = str(doc.get("text") or "")
     if attachment_url is not None:
         text = _ATTACHMENT_LINK.sub(lambda m: attachment_url(m.group(1)), text)
     view.update(

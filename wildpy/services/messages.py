@@ -41,12 +41,16 @@ from .journal import JournalService
 from .limits import allowed
 from .message_docs import (
     LISTING_PROJECTION,
+    RAW_FIELDS,
     RELEASE_PROJECTION,
+    MessageBody,
     MessageView,
     Placement,
     build_document,
     flag_fields,
     normalize_flags,
+    render_message_body,
+    search_text,
     unpack_view,
 )
 from .releases import Releaser
@@ -68,8 +72,11 @@ INSERT_GROUP = 4
 #: ... and at most about this many bytes of messages
 INSERT_GROUP_BYTES = 4 * MIB
 
-_RAW_PROJECTION: Document = {"user": 1, "size": 1, "segments": 1, "segmentsFile": 1}
+_RAW_PROJECTION: Document = dict.fromkeys(RAW_FIELDS, 1)
 _ATTACHMENT_PROJECTION: Document = {**_RAW_PROJECTION, "attachments": 1}
+_BODY_PROJECTION: Document = {**_RAW_PROJECTION, "view": 1}
+#: fields of a stored message that are optional: `_resolve` does not ask for them again
+_OPTIONAL_FIELDS = frozenset({"segmentsFile", "head"})
 
 
 @dataclass(frozen=True)
@@ -281,9 +288,11 @@ class MessageService:
             raise errors.StoreError() from exc
 
     async def _parse(self, raw: bytes) -> ParsedMessage:
+        # no HTML: sanitising is the costliest part of a parse, and the detail view renders
+        # it from the raw message when a message is shown (`body`)
         if len(raw) >= self.settings.thread_parse:
-            return await asyncio.to_thread(parse_message, raw)
-        return parse_message(raw)
+            return await asyncio.to_thread(parse_message, raw, html=False)
+        return parse_message(raw, html=False)
 
     async def _store(
         self,
@@ -335,6 +344,7 @@ class MessageService:
             slot: Slot,
             thread: str,
             segments: list[seg.Segment],
+            head: bytes | None,
             segments_file: str | None = None,
             attachment_digests: Sequence[str] = (),
         ) -> Document:
@@ -357,6 +367,7 @@ class MessageService:
                 segments_file=segments_file,
                 attachment_digests=attachment_digests,
                 meta=meta,
+                head=head,
             )
 
         # the thread step needs only the top header block: it goes out before the parse too
@@ -374,9 +385,10 @@ class MessageService:
             parsed = await self._parse(raw)
             if not early:
                 return parsed, None
-            pieces = seg.cut(size, parsed.attachments, self.settings.min_attachment)
-            segments = seg.build(raw, pieces, {}, inline=True)
-            return parsed, document_for(parsed, _PROVISIONAL, "", segments)
+            pieces = self._cut(parsed)
+            segments = seg.build(raw, pieces, {}, inline=True, text=search_text(parsed))
+            head = seg.pack_head(raw, pieces)
+            return parsed, document_for(parsed, _PROVISIONAL, "", segments, head)
 
         # a task created after the steps above: their commands are on the wire before the CPU
         # work starts
@@ -392,7 +404,7 @@ class MessageService:
             _place(document, slot, choice.id, now)
         else:
             # attachment bodies and the body file (only a message of 16 KiB or more has any)
-            pieces = seg.cut(size, parsed.attachments, self.settings.min_attachment)
+            pieces = self._cut(parsed)
             cut_out = {piece.digest: piece for piece in pieces if piece.digest is not None}
             inline = seg.raw_size_of(pieces) <= self.settings.inline_body_limit
             view = memoryview(raw)
@@ -429,7 +441,8 @@ class MessageService:
                 parsed,
                 slot,
                 choice.id,
-                seg.build(raw, pieces, files, inline=inline),
+                seg.build(raw, pieces, files, inline=inline, text=search_text(parsed)),
+                seg.pack_head(raw, pieces),
                 segments_file=body_file,
                 attachment_digests=sorted(cut_out),
             )
@@ -479,6 +492,15 @@ class MessageService:
             mailbox=mailbox_id,
             size=size,
             thread=choice.id,
+        )
+
+    def _cut(self, parsed: ParsedMessage) -> list[seg.Piece]:
+        """The stored pieces: the header block apart (`head`), attachments cut out."""
+        return seg.cut(
+            parsed.size,
+            parsed.attachments,
+            self.settings.min_attachment,
+            head_end=parsed.root.header_end,
         )
 
     def _allocation_step(self, user_id: str, mailbox_id: str, size: int, unseen: bool) -> Step:
@@ -677,13 +699,21 @@ class MessageService:
         return await self.read_range(doc, 0, int(doc["size"]))
 
     async def read_range(self, doc: Document, start: int, end: int) -> bytes:
-        """Bytes [start, end) of a stored message (a message or archived document with
-        `segments`, `segmentsFile`), fetching only the files those bytes are in."""
+        """Bytes [start, end) of a stored message (a message or archived document with the
+        RAW_FIELDS: `segments`, `segmentsFile`, `head`, `text`), fetching only the files those
+        bytes are in."""
+        return await self._assemble(doc, start, end, attachments=True)
+
+    async def _assemble(self, doc: Document, start: int, end: int, *, attachments: bool) -> bytes:
+        """`read_range`; with `attachments` False the bodies of the attachments stored apart
+        are left out (nothing is read from the `attachments` bucket)."""
         segments: list[seg.Segment] = doc["segments"]
         spans = seg.locate(segments, start, end)
         needs_body = any("body" in segments[span.index] for span in spans)
         files = sorted(
             {str(segments[s.index]["file"]) for s in spans if "att" in segments[s.index]}
+            if attachments
+            else ()
         )
         loads: list[Awaitable[bytes]] = [self._attachments.read(file) for file in files]
         if needs_body:
@@ -696,12 +726,12 @@ class MessageService:
         for span in spans:
             segment = segments[span.index]
             low, high = span.offset, span.offset + span.length
-            if "raw" in segment or "zraw" in segment:
-                out += seg.inline_bytes(segment)[low:high]
+            if seg.is_inline(segment):
+                out += seg.inline_bytes(segment, doc)[low:high]
             elif "body" in segment:
                 base = offsets[span.index]
                 out += body[base + low : base + high]
-            else:
+            elif attachments:
                 out += contents[str(segment["file"])][low:high]
         return bytes(out)
 
@@ -718,14 +748,31 @@ class MessageService:
         raise errors.AttachmentNotFound()
 
     async def view(self, user_id: str, message: Document | str) -> MessageView:
-        """The message's HTML, MIME tree and IMAP ENVELOPE/BODYSTRUCTURE/BODY."""
+        """The message's MIME tree and IMAP ENVELOPE/BODYSTRUCTURE/BODY."""
         doc = await self._resolve(user_id, message, {"user": 1, "view": 1})
         return unpack_view(doc["view"])
 
+    async def body(self, user_id: str, message: Document | str) -> MessageBody:
+        """The text and sanitised HTML a detail view shows, rendered from the raw message
+        (nothing of it is stored twice): exactly what `parse_message` makes of the message.
+
+        Reads the document's own bytes (and its body file, for a big one), never the
+        attachments stored apart: they are not needed (`render_body`), and are not even
+        stood in for (the stored tree is moved onto the bytes without them). Sanitising is a
+        few MB/s, so a message costs about what parsing it did when it was added.
+        """
+        doc = await self._resolve(user_id, message, _BODY_PROJECTION)
+        own = await self._assemble(doc, 0, int(doc["size"]), attachments=False)
+        view = unpack_view(doc["view"])
+        cut_out = seg.attachment_ranges(doc["segments"])
+        if len(own) >= self.settings.thread_parse:
+            return await asyncio.to_thread(render_message_body, own, view, cut_out)
+        return render_message_body(own, view, cut_out)
+
     async def _resolve(self, user_id: str, message: Document | str, fields: Document) -> Document:
         if isinstance(message, dict):
-            # `segmentsFile` is optional: only messages with big bodies have one
-            needed = (key for key in fields if key != "segmentsFile")
+            # `segmentsFile` and `head` are optional: only some messages have one
+            needed = (key for key in fields if key not in _OPTIONAL_FIELDS)
             if message.get("user") == user_id and all(key in message for key in needed):
                 return message
             message = str(message["_id"])

@@ -8,8 +8,9 @@ orders by `(idate, _id)` as WildDuck does. The criteria come either as explicit 
 The filter's pieces come from `search_terms`; the `q` syntax from `search_query`.
 
 Full text (`query`, free words of `q`) is a case-insensitive match of each word or quoted
-phrase, literally, in the subject or the stored plain text: every word must appear (WildDuck's
-`$text` matches any word, stemmed). Not `$text`: it needs a text index, cannot be negated or
+phrase, literally, in the subject or the stored plain text (its first 64 KiB; white space in a
+phrase matches any white space, line breaks too): every word must appear (WildDuck's `$text`
+matches any word, stemmed). Not `$text`: it needs a text index, cannot be negated or
 used twice in one query, and stems on MongoDB but not on the embedded server, so the same search
 would answer differently on the two. The regular expression answers the same on both.
 

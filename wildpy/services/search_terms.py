@@ -88,8 +88,9 @@ def combine(conditions: Sequence[Document]) -> Document:
 
 
 def text_condition(text: str) -> Document:
-    """A word or phrase in the subject or the stored plain text, case-insensitively."""
-    pattern = contains(text)
+    """A word or phrase in the subject or the stored plain text, case-insensitively; white
+    space in a phrase matches any white space (a line break of the text too)."""
+    pattern = {"$regex": "(?i)" + r"\s+".join(re.escape(word) for word in text.split())}
     return {"$or": [{"subject": pattern}, {"text": pattern}]}
 
 
