@@ -18,7 +18,7 @@ from wildpy.services.compose import Mailbox, Part, decode_content
 from wildpy.services.message_actions import MessageChanges
 from wildpy.services.message_docs import RAW_FIELDS
 from wildpy.services.message_views import (
-    listing_item,
+    DETAIL_PROJECTION,
     listing_projection,
     message_view,
     parse_include_headers,
@@ -53,43 +53,6 @@ routes = web.RouteTableDef()
 MESSAGES = "/users/{user}/mailboxes/{mailbox}/messages"
 MESSAGE = MESSAGES + "/{message}"
 
-#: what the full message view reads: its text and HTML are rendered from the raw message, so
-#: the segments too (`MessageService.body`)
-_VIEW_PROJECTION: Document = dict.fromkeys(
-    (
-        "_id",
-        "user",
-        "mailbox",
-        "uid",
-        "thread",
-        "idate",
-        "hdate",
-        "size",
-        "flags",
-        "unseen",
-        "flagged",
-        "draft",
-        "deleted",
-        "msgid",
-        "subject",
-        "from",
-        "sender",
-        "replyTo",
-        "to",
-        "cc",
-        "bcc",
-        "references",
-        "attachments",
-        "contentType",
-        "rdate",
-        "list",
-        "cidMap",
-        "meta",
-        *RAW_FIELDS,
-        "view",
-    ),
-    1,
-)
 _RAW_PROJECTION: Document = dict.fromkeys(RAW_FIELDS, 1)
 _ATTACHMENT_PROJECTION: Document = {**_RAW_PROJECTION, "attachments": 1}
 
@@ -195,20 +158,12 @@ async def list_messages(request: web.Request) -> web.Response:
         ascending=params.order == "asc",
         projection=listing_projection(headers=headers, metadata=bool(params.metaData)),
     )
-    counts = (
-        await search.thread_counts(str(row["thread"]) for row in page.results)
-        if params.threadCounters
-        else {}
+    rows = await search.listing(
+        page.results,
+        headers=headers,
+        metadata=bool(params.metaData),
+        thread_counters=bool(params.threadCounters),
     )
-    rows = [
-        listing_item(
-            row,
-            headers=headers,
-            metadata=bool(params.metaData),
-            thread_count=counts.get(str(row["thread"])) if params.threadCounters else None,
-        )
-        for row in page.results
-    ]
     extra = {"specialUse": mailbox["specialUse"]} if mailbox.get("specialUse") else {}
     return page_answer(page, rows, **extra)
 
@@ -223,7 +178,7 @@ async def get_message(request: web.Request) -> web.Response:
     doc = await rt.message_api.actions.in_mailbox(
         params.user,
         params.mailbox,
-        rt.messages.get(params.user, params.mailbox, params.message, _VIEW_PROJECTION),
+        rt.messages.get(params.user, params.mailbox, params.message, DETAIL_PROJECTION),
     )
     if params.markAsSeen and doc.get("unseen"):
         change = await rt.messages.update_flags(

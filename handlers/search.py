@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import Field
 
 from wildpy import errors
-from wildpy.services.message_views import listing_item, listing_projection, parse_include_headers
+from wildpy.services.message_views import listing_projection, parse_include_headers
 from wildpy.services.search import OrTerms, SearchCriteria
 from wildpy.services.search_terms import UidSet
 
@@ -108,18 +108,10 @@ async def search_messages(request: web.Request) -> web.Response:
         ascending=params.order == "asc",
         projection=listing_projection(headers=headers, metadata=bool(params.metaData)),
     )
-    counts = (
-        await search.thread_counts(str(row["thread"]) for row in page.results)
-        if params.threadCounters
-        else {}
+    rows = await search.listing(
+        page.results,
+        headers=headers,
+        metadata=bool(params.metaData),
+        thread_counters=bool(params.threadCounters),
     )
-    rows = [
-        listing_item(
-            row,
-            headers=headers,
-            metadata=bool(params.metaData),
-            thread_count=counts.get(str(row["thread"])) if params.threadCounters else None,
-        )
-        for row in page.results
-    ]
     return page_answer(page, rows, query=params.q or params.query or "")

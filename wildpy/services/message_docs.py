@@ -49,13 +49,13 @@ SEARCH_HEADERS = frozenset({"from", "to", "cc", "bcc"})
 #: block kept apart and the text the body is compressed with
 RAW_FIELDS = ("user", "size", "segments", "segmentsFile", "head", "text")
 
-#: the fields a message listing reads; excludes the heavy ones (segments, text, view)
-LISTING_FIELDS = (
+#: what every summary of a message reads (a listing row, the head of the detail view); the heavy
+#: fields (text, the packed view, the raw segments) stay out
+SUMMARY_FIELDS = (
     "_id",
     "user",
     "mailbox",
     "uid",
-    "modseq",
     "thread",
     "idate",
     "hdate",
@@ -68,6 +68,7 @@ LISTING_FIELDS = (
     "msgid",
     "subject",
     "from",
+    "sender",
     "to",
     "cc",
     "bcc",
@@ -76,10 +77,10 @@ LISTING_FIELDS = (
     "attachments",
     "references",
     "contentType",
-    "exp",
     "rdate",
-    "meta",
 )
+#: the fields the service's own listing reads
+LISTING_FIELDS = (*SUMMARY_FIELDS, "modseq", "exp", "meta")
 LISTING_PROJECTION: Document = dict.fromkeys(LISTING_FIELDS, 1)
 
 #: what the release of a message (delete, expiry, purge) needs to read

@@ -16,39 +16,15 @@ from wildpy.fields import decode_metadata
 from wildpy.mime import replace_cid_links
 from wildpy.storage.database import Document
 
-from .message_docs import head_headers
+from .message_docs import RAW_FIELDS, SUMMARY_FIELDS, head_headers
 
 #: `includeHeaders`: True for every header (of the first 200), else the lowercased names wanted
 HeaderSelection = bool | frozenset[str]
 
-#: fields every listing reads (the heavy ones, text, the packed view and segments, stay out)
-_LISTING_FIELDS = (
-    "_id",
-    "user",
-    "mailbox",
-    "uid",
-    "thread",
-    "idate",
-    "hdate",
-    "size",
-    "flags",
-    "unseen",
-    "flagged",
-    "draft",
-    "deleted",
-    "msgid",
-    "subject",
-    "from",
-    "sender",
-    "to",
-    "cc",
-    "bcc",
-    "intro",
-    "ha",
-    "attachments",
-    "references",
-    "contentType",
-    "rdate",
+#: what the detail view of one message reads: its text and HTML are rendered from the raw
+#: message, so the raw fields too (`MessageService.body`); never the attachments in GridFS
+DETAIL_PROJECTION: Document = dict.fromkeys(
+    (*SUMMARY_FIELDS, "replyTo", "list", "cidMap", "meta", *RAW_FIELDS, "view"), 1
 )
 #: attachment entry keys that locate the body in the raw message: internal, never shown
 _ATTACHMENT_INTERNAL = frozenset({"part", "start", "end"})
@@ -67,7 +43,7 @@ def listing_projection(*, headers: HeaderSelection, metadata: bool) -> Document:
     themselves); a message without one (a header block over 64 KiB) keeps them all in its
     `headers` index.
     """
-    projection: Document = dict.fromkeys(_LISTING_FIELDS, 1)
+    projection: Document = dict.fromkeys(SUMMARY_FIELDS, 1)
     if metadata:
         projection["meta"] = 1
     if headers:

@@ -24,9 +24,10 @@ needs `$or`, `$and` on one field twice or `$nor` (full text: subject *or* text; 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from wildpy import errors
 from wildpy.storage.accounts import Users
@@ -35,6 +36,7 @@ from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.message_queries import MessageQueries
 from wildpy.storage.pagination import Page, PageRequest
 
+from .message_views import HeaderSelection, listing_item
 from .search_query import (
     NO_MAILBOX,
     compile_query,
@@ -212,6 +214,28 @@ class SearchService:
         return await self._mailboxes.find(
             {"user": user}, {"_id": 1, "path": 1, "specialUse": 1}, limit=10_000
         )
+
+    async def listing(
+        self,
+        rows: Sequence[Document],
+        *,
+        headers: HeaderSelection,
+        metadata: bool,
+        thread_counters: bool,
+    ) -> list[dict[str, Any]]:
+        """Rows of a listing or search page in WildDuck's shape, with thread sizes if asked."""
+        counts = (
+            await self.thread_counts(str(row["thread"]) for row in rows) if thread_counters else {}
+        )
+        return [
+            listing_item(
+                row,
+                headers=headers,
+                metadata=metadata,
+                thread_count=counts.get(str(row["thread"])) if thread_counters else None,
+            )
+            for row in rows
+        ]
 
     async def thread_counts(self, threads: Iterable[str]) -> dict[str, int]:
         """How many messages each thread has: one indexed count per distinct thread (a `$in`
