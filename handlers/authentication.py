@@ -13,7 +13,7 @@ from wildpy.errors import InputValidationError, MissingPrivileges
 from .auth import permit
 from .context import auth, runtime
 from .openapi import documented
-from .responses import ok
+from .responses import json_response, limit_headers, ok
 from .validation import Bool, Params, read_params
 
 routes = web.RouteTableDef()
@@ -64,7 +64,7 @@ async def authenticate(request: web.Request) -> web.Response:
     body = service.response(result)
     if params.token:
         body["token"] = await service.issue_token(result)
-    return ok(**body)
+    return json_response(body, headers=limit_headers(result.limit))
 
 
 @routes.delete("/authenticate")

@@ -20,7 +20,7 @@ from wildpy import errors
 from wildpy.errors import WildpyError
 
 from .context import CONFIG, REQUEST_ID_KEY, request_id
-from .responses import json_response
+from .responses import json_response, limit_headers
 
 log = logging.getLogger("wildpy.api")
 
@@ -85,7 +85,7 @@ def render_error(request: web.Request, exc: WildpyError) -> web.Response:
     if exc.details:
         body["details"] = exc.details
     body["requestId"] = rid
-    headers = exc.response_headers()
+    headers = exc.response_headers() | limit_headers(exc.limit)
     if isinstance(exc, errors.MethodNotAllowed) and exc.details:
         headers["Allow"] = ", ".join(exc.details["allowed"])
     if exc.status >= 500:

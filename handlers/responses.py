@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from wildpy.errors import LimitState
 from wildpy.storage.pagination import Page
 
 
@@ -47,6 +48,17 @@ def json_response(
         charset="utf-8",
         headers=headers,
     )
+
+
+def limit_headers(state: LimitState | None) -> dict[str, str]:
+    """error-contract.md: routes with a rate limit send these on every answer."""
+    if state is None:
+        return {}
+    return {
+        "X-RateLimit-Limit": str(state.limit),
+        "X-RateLimit-Remaining": str(max(0, state.remaining)),
+        "X-RateLimit-Reset": str(state.reset),
+    }
 
 
 def ok(**fields: Any) -> web.Response:

@@ -172,7 +172,7 @@ async def test_disabled_scopes(api: Api) -> None:
 
 
 async def test_rate_limit_after_twelve_failures(api: Api, runtime: Runtime) -> None:
-    user_id, username = await create(api)
+    _, username = await create(api)
     for _ in range(12):
         assert_error(*(await login(api, username, "wrong password")), 401, "AuthFailed")
     response = await api.client.post(
@@ -190,8 +190,41 @@ async def test_rate_limit_after_twelve_failures(api: Api, runtime: Runtime) -> N
     _, other = await create(api)
     assert (await login(api, other))[0] == 200
     # the window ends (simulated by dropping the counter): logins work again
-    await runtime.counters.delete(f"auth_user:{user_id}")
+    await runtime.counters.delete(f"auth:{username}")
     assert (await login(api, username))[0] == 200
+
+
+async def test_rate_limit_headers_and_no_account_enumeration(api: Api) -> None:
+    """Unknown names are limited exactly like real ones, and every answer says where it stands."""
+    _, username = await create(api)
+    for name in (username, "nobody-by-this-name"):
+        seen = []
+        for _ in range(12):
+            response = await api.client.post(
+                "/authenticate",
+                json={"username": name, "password": "wrong password"},
+                headers={"X-Access-Token": ROOT_TOKEN},
+            )
+            assert response.status == 401
+            assert response.headers["X-RateLimit-Limit"] == "12"
+            seen.append(int(response.headers["X-RateLimit-Remaining"]))
+            assert 0 < int(response.headers["X-RateLimit-Reset"]) <= 120
+        assert seen == list(range(11, -1, -1))
+        response = await api.client.post(
+            "/authenticate",
+            json={"username": name, "password": PASSWORD},
+            headers={"X-Access-Token": ROOT_TOKEN},
+        )
+        assert response.status == 429
+        assert response.headers["X-RateLimit-Remaining"] == "0"
+    _, fresh = await create(api)
+    response = await api.client.post(
+        "/authenticate",
+        json={"username": fresh, "password": PASSWORD},
+        headers={"X-Access-Token": ROOT_TOKEN},
+    )
+    assert response.status == 200
+    assert response.headers["X-RateLimit-Remaining"] == "12"
 
 
 async def test_successful_login_clears_failures(api: Api) -> None:

@@ -88,3 +88,11 @@ async def test_auth_rate_limit_is_shared_between_processes(
             assert_error(status, body, 429, "RateLimitedError")
             assert body["details"]["retry_after"] > 0
             await first.database.drop_all()
+
+
+async def test_memory_counters_forget_keys_nobody_reads_again() -> None:
+    counters = MemoryCounters()
+    counters.SWEEP_EVERY = 10
+    for index in range(100):
+        await counters.limited_increment(f"once-{index}", 1, 0, 0)  # a window already over
+    assert len(counters._values) < 10

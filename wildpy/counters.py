@@ -40,8 +40,18 @@ class Counters(Protocol):
 class MemoryCounters:
     """Counters for one process (the default when no Redis is configured)."""
 
+    #: expired entries are swept every this many writes: a key written once and never read
+    #: again (a failed login for a name that does not exist) must not stay for ever
+    SWEEP_EVERY = 1024
+
     def __init__(self) -> None:
         self._values: dict[str, tuple[int, float]] = {}
+        self._writes = 0
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for key in [key for key, (_, expires) in self._values.items() if expires <= now]:
+            del self._values[key]
 
     def _current(self, key: str) -> tuple[int, float] | None:
         entry = self._values.get(key)
@@ -59,6 +69,9 @@ class MemoryCounters:
         if limit and value >= limit:
             return CounterState(False, value, ttl)
         self._values[key] = (value + amount, expires)
+        self._writes += 1
+        if self._writes % self.SWEEP_EVERY == 0:
+            self._sweep()
         return CounterState(True, value + amount, ttl)
 
     async def read(self, keys: list[str]) -> list[CounterState]:

@@ -9,9 +9,20 @@ each in one place. See shared/design/error-contract.md.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 _CATALOGUE: dict[str, type[WildpyError]] = {}
+
+
+@dataclass(frozen=True)
+class LimitState:
+    """Where a caller stands against a rate limit; REST answers send it as X-RateLimit-*."""
+
+    limit: int
+    remaining: int
+    #: seconds until the window starts afresh
+    reset: int
 
 
 class WildpyError(Exception):
@@ -30,6 +41,8 @@ class WildpyError(Exception):
     def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
         self.text = message or self.message
         self.details = details
+        #: set by a route with a rate limit, on every answer it gives, errors included
+        self.limit: LimitState | None = None
         super().__init__(self.text)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wildpy import errors, passwords
+from wildpy.addressing import lookup_view, username_view
 from wildpy.counters import Counters
+from wildpy.errors import LimitState
 from wildpy.storage.accounts import Users
 from wildpy.storage.database import Document
 
@@ -30,11 +32,23 @@ SCOPES = ("master", "imap", "pop3", "smtp")
 _DUMMY_HASH = passwords.hash_password("wildpy-timing-equaliser")
 
 
+def _login_key(username: str) -> str:
+    """The canonical form of a login name: the spellings that reach one account share a key."""
+    name = username.strip()
+    if "@" in name:
+        try:
+            return lookup_view(name)
+        except errors.InputValidationError:
+            return name.lower()
+    return username_view(name)
+
+
 @dataclass(frozen=True)
 class Authenticated:
     user: Document
     scope: str
     require_password_change: bool
+    limit: LimitState
 
 
 class AuthService:
@@ -62,24 +76,27 @@ class AuthService:
         return self._describe(user, scope)
 
     async def authenticate(self, username: str, password: str, scope: str) -> Authenticated:
-        user = await self._find(username)
-        if user is None:
-            await passwords.verify_password_async(password, _DUMMY_HASH)
-            raise errors.AuthFailed()
-        user_id = user["_id"]
-        counter = f"auth_user:{user_id}"
+        # failures are counted per login name, whether or not it exists, so neither the answer
+        # nor the rate limit tells which accounts exist
+        counter = f"auth:{_login_key(username)}"
         [state] = await self._counters.read([counter])
         if state.value >= AUTH_FAILURES:
-            raise errors.RateLimitedError(
+            refused = errors.RateLimitedError(
                 "Authentication was rate limited",
                 details={"limit": AUTH_FAILURES, "window": AUTH_WINDOW, "retry_after": state.ttl},
             )
+            refused.limit = LimitState(AUTH_FAILURES, 0, state.ttl or AUTH_WINDOW)
+            raise refused
+        user = await self._find(username)
+        if user is None:
+            await passwords.verify_password_async(password, _DUMMY_HASH)
+            raise await self._failed(counter)
+        user_id = user["_id"]
         temporary = await self._check_temp_password(user, password)
         if not temporary and not await passwords.verify_password_async(
             password, user.get("password") or ""
         ):
-            await self._counters.limited_increment(counter, 1, 0, AUTH_WINDOW)
-            raise errors.AuthFailed()
+            raise await self._failed(counter)
         await self._counters.delete(counter)
         if user.get("disabled") or user.get("suspended"):
             raise errors.UserDisabled()
@@ -91,7 +108,15 @@ class AuthService:
             {"_id": user_id},
             {"$set": {"lastLogin": {"time": datetime.now(UTC), "protocol": "API"}}},
         )
-        return Authenticated(user, scope, temporary)
+        return Authenticated(user, scope, temporary, LimitState(AUTH_FAILURES, AUTH_FAILURES, 0))
+
+    async def _failed(self, counter: str) -> errors.AuthFailed:
+        state = await self._counters.limited_increment(counter, 1, 0, AUTH_WINDOW)
+        failure = errors.AuthFailed()
+        failure.limit = LimitState(
+            AUTH_FAILURES, AUTH_FAILURES - state.value, state.ttl or AUTH_WINDOW
+        )
+        return failure
 
     async def _check_temp_password(self, user: Document, password: str) -> bool:
         temp = user.get("tempPassword")
