@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -196,8 +197,6 @@ def build_message_service(
 
 
 def _hostname() -> str:
-    import socket
-
     return socket.getfqdn().lower() or "localhost"
 
 
