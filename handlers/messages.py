@@ -14,6 +14,7 @@ from pydantic import Field
 from wildpy import errors
 from wildpy.fields import encode_metadata
 from wildpy.mime.charsets import decode_bytes
+from wildpy.runtime import Runtime
 from wildpy.services.compose import Mailbox, Part, decode_content
 from wildpy.services.message_actions import MessageChanges
 from wildpy.services.message_docs import RAW_FIELDS
@@ -168,6 +169,16 @@ async def list_messages(request: web.Request) -> web.Response:
     return page_answer(page, rows, **extra)
 
 
+async def _stored_message(rt: Runtime, params: MessagePath, projection: Document) -> Document:
+    """The message the path names, with `projection`; NoSuchMailbox for a mailbox that is not
+    the user's, MessageNotFound or MessageGone for the message."""
+    return await rt.message_api.actions.in_mailbox(
+        params.user,
+        params.mailbox,
+        rt.messages.get(params.user, params.mailbox, params.message, projection),
+    )
+
+
 @routes.get(MESSAGE)
 @documented(GetMessage, errors.NoSuchMailbox, errors.MessageNotFound, errors.MessageGone)
 async def get_message(request: web.Request) -> web.Response:
@@ -175,11 +186,7 @@ async def get_message(request: web.Request) -> web.Response:
     params = await read_params(request, GetMessage, body=False)
     permit(request, "read", "messages", owner=params.user)
     rt = runtime(request)
-    doc = await rt.message_api.actions.in_mailbox(
-        params.user,
-        params.mailbox,
-        rt.messages.get(params.user, params.mailbox, params.message, DETAIL_PROJECTION),
-    )
+    doc = await _stored_message(rt, params, DETAIL_PROJECTION)
     if params.markAsSeen and doc.get("unseen"):
         change = await rt.messages.update_flags(
             params.user, params.mailbox, params.message, add=["\\Seen"]
@@ -198,11 +205,7 @@ async def get_message_source(request: web.Request) -> web.Response:
     params = await read_params(request, MessagePath, body=False)
     permit(request, "read", "messages", owner=params.user)
     rt = runtime(request)
-    doc = await rt.message_api.actions.in_mailbox(
-        params.user,
-        params.mailbox,
-        rt.messages.get(params.user, params.mailbox, params.message, _RAW_PROJECTION),
-    )
+    doc = await _stored_message(rt, params, _RAW_PROJECTION)
     raw = await rt.messages.get_raw(params.user, doc)
     return web.Response(body=raw, content_type="message/rfc822")
 
@@ -220,11 +223,7 @@ async def get_attachment(request: web.Request) -> web.Response:
     params = await read_params(request, AttachmentPath, body=False)
     permit(request, "read", "attachments", owner=params.user)
     rt = runtime(request)
-    doc = await rt.message_api.actions.in_mailbox(
-        params.user,
-        params.mailbox,
-        rt.messages.get(params.user, params.mailbox, params.message, _ATTACHMENT_PROJECTION),
-    )
+    doc = await _stored_message(rt, params, _ATTACHMENT_PROJECTION)
     info, content = await rt.messages.read_attachment(params.user, doc, params.attachment)
     content_type = safe_content_type(str(info.get("contentType") or "application/octet-stream"))
     charset = None
