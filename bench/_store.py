@@ -40,7 +40,7 @@ async def bench_runtime() -> AsyncIterator[Runtime]:
             }
         )
         try:
-            async with open_runtime(config, janitor=False) as runtime:
+            async with open_runtime(config) as runtime:
                 yield runtime
         finally:
             await server.astop()

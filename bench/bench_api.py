@@ -88,7 +88,7 @@ async def main(requests: int) -> None:
             }
         )
         try:
-            async with open_runtime(config, janitor=False) as runtime:
+            async with open_runtime(config) as runtime:
                 await run(runtime, config, requests)
         finally:
             await server.astop()

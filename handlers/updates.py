@@ -52,8 +52,13 @@ def install(app: web.Application) -> None:
     app.on_shutdown.append(_close_streams)
 
 
-async def _close_streams(app: web.Application) -> None:
+def end_streams(app: web.Application) -> None:
+    """End every open stream of `app` (each client gets a clean end and reconnects elsewhere)."""
     app[CLOSING].set()
+
+
+async def _close_streams(app: web.Application) -> None:
+    end_streams(app)
 
 
 class Updates(Params):

@@ -101,7 +101,7 @@ def config(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def runtime(config: Config) -> AsyncIterator[Runtime]:
-    async with open_runtime(config, janitor=False) as rt:
+    async with open_runtime(config) as rt:
         try:
             yield rt
         finally:

@@ -410,7 +410,7 @@ async def test_token_expiry_with_stored_times(api: Api, runtime: Runtime) -> Non
 async def short_lived(aiohttp_client: Any, mongo_uri: str, tmp_path: Path) -> AsyncIterator[Any]:
     """A second app whose user tokens live 60 s (sliding) and 120 s at most."""
     config = make_config(mongo_uri, tmp_path, api={"tokenTTL": 60, "tokenLifetime": 120})
-    async with open_runtime(config, janitor=False) as rt:
+    async with open_runtime(config) as rt:
         try:
             yield Api(await aiohttp_client(create_app(config, runtime=rt))), rt
         finally:

@@ -67,8 +67,8 @@ async def test_auth_rate_limit_is_shared_between_processes(
     with redis_server(tmp_path) as redis_uri:
         config = make_config(mongo_uri, tmp_path, dbs={"redis": redis_uri})
         async with (
-            open_runtime(config, janitor=False) as first,
-            open_runtime(config, janitor=False) as second,
+            open_runtime(config) as first,
+            open_runtime(config) as second,
         ):
             api_one = Api(await aiohttp_client(create_app(config, runtime=first)))
             api_two = Api(await aiohttp_client(create_app(config, runtime=second)))

@@ -177,7 +177,7 @@ async def test_validation_details_per_field(api: Api) -> None:
 
 async def test_oversized_body_gets_413(mongo_uri: str, tmp_path: Path, aiohttp_client: Any) -> None:
     config = make_config(mongo_uri, tmp_path, api={"maxBodySize": 4096})
-    async with open_runtime(config, janitor=False) as runtime:
+    async with open_runtime(config) as runtime:
         client = await aiohttp_client(create_app(config, runtime=runtime))
         api = Api(client)
         big = {"username": "big", "password": "x" * 10_000}
@@ -195,7 +195,7 @@ async def test_crash_answers_500_without_internals(
     """A fault nobody planned for (here: the roles file vanished mid-flight) is a clean 500."""
     for debug in (False, True):
         config = make_config(mongo_uri, tmp_path, api={"debug": debug})
-        async with open_runtime(config, janitor=False) as runtime:
+        async with open_runtime(config) as runtime:
             runtime.roles._grants = None  # type: ignore[assignment]  # a broken internal state
             client = await aiohttp_client(create_app(config, runtime=runtime))
             status, body = await Api(client).get("/users")

@@ -385,7 +385,7 @@ async def test_upload_larger_than_body_limit_gets_413(
     mongo_uri: str, tmp_path: Path, aiohttp_client: Any
 ) -> None:
     config = make_config(mongo_uri, tmp_path, api={"maxBodySize": 4096})
-    async with open_runtime(config, janitor=False) as runtime:
+    async with open_runtime(config) as runtime:
         try:
             api = Api(await aiohttp_client(create_app(config, runtime=runtime)))
             user = await make_user(api)

@@ -14,7 +14,7 @@ from wildpy.runtime import open_runtime
 async def test_database_outage_gives_503_and_recovers(tmp_path: Path, aiohttp_client: Any) -> None:
     # an app with its own embedded server (empty mongo URI), so the test can kill it
     config = make_config("", tmp_path)
-    async with open_runtime(config, janitor=False) as runtime:
+    async with open_runtime(config) as runtime:
         embedded = runtime.embedded
         assert embedded is not None and embedded.running
         api = Api(await aiohttp_client(create_app(config, runtime=runtime)))

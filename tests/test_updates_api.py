@@ -199,7 +199,7 @@ async def test_event_from_another_process(api: Api, runtime: Runtime, config: Co
     user, _ = await new_user(api)
     stream = await open_stream(api, user)
     try:
-        async with open_runtime(config, ensure_indexes=False, janitor=False) as elsewhere:
+        async with open_runtime(config, ensure_indexes=False) as elsewhere:
             assert elsewhere.journal is not runtime.journal
             mailbox = await elsewhere.mailboxes.create(user, "From elsewhere")
             _, data = await stream.event(POLLED)

@@ -12,6 +12,7 @@ from wildpy.handlers import (
     archive,
     authentication,
     domainaliases,
+    drain,
     files,
     mailboxes,
     messages,
@@ -23,6 +24,7 @@ from wildpy.handlers import (
 )
 from wildpy.handlers.auth import auth_middleware
 from wildpy.handlers.context import CONFIG, RUNTIME
+from wildpy.handlers.drain import in_flight_middleware
 from wildpy.handlers.middleware import error_middleware, request_id_middleware
 from wildpy.runtime import Runtime, open_runtime
 
@@ -47,13 +49,20 @@ def create_app(config: Config, *, runtime: Runtime | None = None) -> web.Applica
     app = web.Application(
         # order matters: the request id exists before any error is rendered, and errors raised
         # by the auth middleware are rendered by the error middleware
-        middlewares=[request_id_middleware, error_middleware, auth_middleware],
+        # counted first, so a request is in flight until its last middleware is done
+        middlewares=[
+            in_flight_middleware,
+            request_id_middleware,
+            error_middleware,
+            auth_middleware,
+        ],
         client_max_size=config.api.max_body_size,
     )
     app[CONFIG] = config
     for table in ROUTE_TABLES:
         app.router.add_routes(table)
     updates.install(app)
+    drain.install(app)
     if runtime is not None:
         app[RUNTIME] = runtime
     else:

@@ -28,6 +28,7 @@ class _Section(BaseModel):
 
 
 class ApiConfig(_Section):
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     access_token: str = Field("", alias="accessToken")
@@ -62,6 +63,15 @@ class StorageConfig(_Section):
     data_dir: str = Field("./wildpy-data", alias="dataDir", min_length=1)
 
 
+class HostConfig(_Section):
+    shutdown_timeout: float = Field(5.0, alias="shutdownTimeout", ge=0, le=300)
+
+
+class JanitorConfig(_Section):
+    enabled: bool = True
+    interval: float = Field(600.0, ge=1)
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -71,6 +81,8 @@ class Config(_Section):
     api: ApiConfig = ApiConfig()
     dbs: DbsConfig = DbsConfig()
     storage: StorageConfig = StorageConfig()
+    host: HostConfig = HostConfig()
+    janitor: JanitorConfig = JanitorConfig()
     log: LogConfig = LogConfig()
 
     @property
@@ -162,11 +174,16 @@ def _coerce(raw: str, current: Any, variable: str) -> Any:
         if lowered in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(f"{variable}: expected true or false, got {raw!r}")
-    if isinstance(current, int):
+    if isinstance(current, int | float):
         try:
             return int(raw)
         except ValueError:
-            raise ConfigError(f"{variable}: expected a whole number, got {raw!r}") from None
+            pass
+        try:
+            # a fractional value where the default is whole (seconds): the key's own type decides
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{variable}: expected a number, got {raw!r}") from None
     return raw
 
 

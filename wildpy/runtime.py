@@ -1,12 +1,11 @@
 """The running system: database (embedded when none is configured), repositories and services.
 
 `open_runtime(config)` is the one place that builds and tears down everything a process needs;
-the REST app, the CLI and (later) the protocol servers all go through it.
+the host (wildpy/host.py) opens it once for every door and worker, the CLI for one command.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import socket
@@ -41,8 +40,6 @@ from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.message_queries import MessageQueries
 
 log = logging.getLogger("wildpy")
-
-JANITOR_INTERVAL = 600.0
 
 
 @dataclass
@@ -221,7 +218,7 @@ async def _start_embedded(config: Config, attach: bool) -> tuple[str, EmbeddedMo
 
 @contextlib.asynccontextmanager
 async def open_runtime(
-    config: Config, *, ensure_indexes: bool = True, attach: bool = False, janitor: bool = True
+    config: Config, *, ensure_indexes: bool = True, attach: bool = False
 ) -> AsyncIterator[Runtime]:
     """Start what `config` asks for, yield the runtime, and stop it all again.
 
@@ -237,33 +234,13 @@ async def open_runtime(
     counters = open_counters(config.dbs.redis)
     runtime = build_runtime(config, database, counters, roles)
     runtime.embedded = embedded
-    janitor_task: asyncio.Task[None] | None = None
     try:
         if ensure_indexes:
             await runtime.repositories.ensure_indexes()
-        if janitor:
-            janitor_task = asyncio.create_task(_janitor(runtime), name="wildpy-janitor")
         yield runtime
     finally:
-        if janitor_task is not None:
-            janitor_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await janitor_task
         await runtime.messages.settle()
         await counters.close()
         await database.close()
         if embedded is not None:
             await embedded.astop()
-
-
-async def _janitor(runtime: Runtime) -> None:
-    """Periodic clean-up that TTL indexes would do on MongoDB (storage.md: do not rely on them)."""
-    while True:
-        await asyncio.sleep(JANITOR_INTERVAL)
-        try:
-            await runtime.tokens.purge_expired()
-            await runtime.purge.purge_due()
-            await runtime.journal.purge_expired()
-            await runtime.retention.run_once()
-        except Exception:  # a failed round is retried at the next interval
-            log.exception("janitor round failed")

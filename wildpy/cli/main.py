@@ -18,6 +18,7 @@ from typing import Any
 from wildpy.cli.serve import serve
 from wildpy.config import Config, ConfigError, load_config
 from wildpy.errors import WildpyError
+from wildpy.host import REGISTRY, HostError
 from wildpy.roles import RolesError
 from wildpy.runtime import Runtime, open_runtime
 from wildpy.storage.database import is_id
@@ -46,9 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    serve_cmd = commands.add_parser("serve", help="run the server (REST API)", parents=[common])
+    serve_cmd = commands.add_parser(
+        "serve", help="run the server: every enabled door and worker", parents=[common]
+    )
     serve_cmd.add_argument(
-        "--only", choices=["api"], default=None, help="run only this service (default: all)"
+        "--only",
+        type=_service_names,
+        default=None,
+        metavar="NAMES",
+        help=f"run only these, comma-separated ({', '.join(s.name for s in REGISTRY)})",
     )
 
     def group(name: str, help_text: str) -> Any:
@@ -90,6 +97,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _service_names(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    known = {service.name for service in REGISTRY}
+    for name in names:
+        if name not in known:
+            raise argparse.ArgumentTypeError(
+                f"unknown service {name!r} (choose from {', '.join(sorted(known))})"
+            )
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one service")
+    return names
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     config_path = getattr(args, "config", None)
@@ -97,17 +117,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(config_path)
         if args.command == "serve":
-            return serve(config)
+            return serve(config, args.only)
         if args.command == "config":
             print(json.dumps(_redacted(config), indent=2))
             return 0
         return asyncio.run(_with_runtime(config, _command(args)))
-    except (ConfigError, RolesError, EmbeddedDatabaseError, CliError) as exc:
+    except (ConfigError, RolesError, EmbeddedDatabaseError, CliError, HostError) as exc:
         print(f"wildpy: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     except WildpyError as exc:
         print(f"wildpy: {exc.code()}: {exc.text}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # a listener that cannot bind (address in use, no permission for a low port)
+        print(f"wildpy: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -123,7 +147,7 @@ Command = Callable[[Runtime], Awaitable[int]]
 
 
 async def _with_runtime(config: Config, command: Command) -> int:
-    async with open_runtime(config, attach=True, janitor=False) as runtime:
+    async with open_runtime(config, attach=True) as runtime:
         return await command(runtime)
 
 

@@ -1,17 +1,17 @@
-"""`wildpy serve`: run the server in the foreground until SIGINT or SIGTERM."""
+"""`wildpy serve`: run the host (wildpy/host.py) in the foreground until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
-
-from wildpy.app import create_app
 from wildpy.config import Config
-from wildpy.handlers.middleware import AccessLogger
+from wildpy.handlers.server import RestDoor
+from wildpy.host import Host, run, select
 
 ROOT_TOKEN_FILE = "access-token"
 
@@ -31,25 +31,29 @@ def ensure_root_token(config: Config) -> tuple[Config, Path | None]:
     return config.with_overrides({"api": {"accessToken": token}}), path
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, only: Sequence[str] | None = None) -> int:
+    """Run the configured doors and workers (or those named in `only`) until SIGTERM/SIGINT."""
     logging.basicConfig(
         level=config.log.level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    services = select(config, only)
     config, token_path = ensure_root_token(config)
     if token_path is not None:
         print(f"wildpy: root access token is in {token_path}", flush=True)
     database = config.dbs.mongo or f"embedded, data in {config.data_dir}"
     print(f"wildpy: database: {database}", flush=True)
-    app = create_app(config)
-    web.run_app(
-        app,
-        host=config.api.host,
-        port=config.api.port,
-        access_log_class=AccessLogger,
-        print=lambda _: print(
-            f"wildpy: API listening on http://{config.api.host}:{config.api.port}", flush=True
-        ),
-    )
+    asyncio.run(run(config, services, started=_announce))
+    print("wildpy: stopped", flush=True)
     return 0
+
+
+def _announce(host: Host) -> None:
+    api = host.started.get("api")
+    if isinstance(api, RestDoor):
+        for address, port in api.addresses:
+            print(f"wildpy: API listening on http://{address}:{port}", flush=True)
+    others = [name for name in host.started if name != "api"]
+    if others:
+        print(f"wildpy: also running: {', '.join(others)}", flush=True)

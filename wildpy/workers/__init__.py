@@ -1,0 +1,1 @@
+"""Background workers the host runs beside the doors (the janitor; later outbound and webhooks)."""
