@@ -19,7 +19,17 @@ from pydantic import Field
 
 from wildpy import errors
 from wildpy.errors import WildpyError
-from wildpy.storage.database import Document
+from wildpy.services.events import (
+    COMMANDS,
+    ChangeEvent,
+    CountersChanged,
+    FlagsChanged,
+    MailboxCreated,
+    MailboxDeleted,
+    MailboxRenamed,
+    MessageAdded,
+    MessageExpunged,
+)
 
 from .auth import permit
 from .context import runtime
@@ -37,10 +47,6 @@ IDLE_COMMENT_EVERY = 15.0
 STREAM_LIFETIME = 30 * 60.0
 #: the longest wait between two checks that the client is still there
 _CHECK_EVERY = 1.0
-
-#: journal fields that are not for clients (WildDuck drops the same)
-_INTERNAL = frozenset({"_id", "ignore", "user", "modseq", "unseenChange", "created"})
-_COUNTED = frozenset({"EXISTS", "EXPUNGE"})
 
 #: set when the application shuts down, so open streams end instead of holding shutdown up
 CLOSING = web.AppKey("updates_closing", asyncio.Event)
@@ -70,31 +76,35 @@ class LastEventHeader(Params):
     last_event_id: ObjectIdStr = Field(alias="Last-Event-ID")
 
 
-def event_data(event: Document) -> dict[str, Any]:
-    """What a client sees of a journal event."""
-    data = {key: value for key, value in event.items() if key not in _INTERNAL}
-    if data.get("command") != "COUNTERS":
-        data.pop("unseen", None)
+def event_data(event: ChangeEvent) -> dict[str, Any]:
+    """What a client sees of an event: WildDuck's journal entry without its internal fields
+    (user, modseq, the \\Seen state but in COUNTERS), in WildDuck's key order."""
+    if isinstance(event, CountersChanged):
+        return {
+            "command": "COUNTERS",
+            "mailbox": event.mailbox,
+            "total": event.total,
+            "unseen": event.unseen,
+        }
+    data: dict[str, Any] = {"mailbox": event.mailbox, "command": COMMANDS[type(event)]}
+    if isinstance(event, MessageAdded | FlagsChanged | MessageExpunged):
+        data["uid"] = event.uid
+        data["message"] = event.message
+    if isinstance(event, MessageAdded | FlagsChanged):
+        data["flags"] = list(event.flags)
+    if isinstance(event, MessageAdded):
+        if event.idate is not None:
+            data["idate"] = event.idate
+        if event.thread is not None:
+            data["thread"] = event.thread
+    if isinstance(event, MailboxCreated | MailboxRenamed | MailboxDeleted):
+        data["path"] = event.path
     return data
 
 
 def format_event(event_id: str, data: dict[str, Any]) -> str:
     """One server-sent event: every line of the JSON prefixed `data: `, then the id."""
     return "data: " + encode(data).replace("\n", "\ndata: ") + f"\nid: {event_id}\n\n"
-
-
-def counted_mailboxes(events: list[Document]) -> set[str]:
-    """Mailboxes whose total or unseen count these events may have changed: new and removed
-    messages, and flag changes that carry the message's \\Seen state."""
-    return {
-        str(event["mailbox"])
-        for event in events
-        if event.get("mailbox")
-        and (
-            event.get("command") in _COUNTED
-            or (event.get("command") == "FETCH" and ("unseen" in event or "unseenChange" in event))
-        )
-    }
 
 
 def _resume_point(request: web.Request, params: Updates) -> str | None:
@@ -114,7 +124,9 @@ async def updates(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     await rt.users.load(params.user, {"_id": 1})  # 404 before the stream starts
     # the starting point is fixed before the client sees the stream open: nothing after it is lost
-    listener = await rt.journal.listen(params.user, _resume_point(request, params))
+    changes = await rt.journal.subscribe(
+        params.user, after=_resume_point(request, params), counters=True
+    )
 
     response = web.StreamResponse(headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.content_type = "text/event-stream"
@@ -133,9 +145,9 @@ async def updates(request: web.Request) -> web.StreamResponse:
             if now >= ends or request.transport.is_closing():
                 break
             wait = min(ends - now, quiet_since + IDLE_COMMENT_EVERY - now, _CHECK_EVERY)
-            events = await listener.next(max(wait, 0.0), stop)
+            events = await changes.next(max(wait, 0.0), stop)
             if events:
-                await response.write(await _render(request, params.user, events, listener.last_id))
+                await response.write(_render(events))
                 quiet_since = loop.time()
             elif loop.time() - quiet_since >= IDLE_COMMENT_EVERY:
                 idles += 1
@@ -149,12 +161,5 @@ async def updates(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _render(
-    request: web.Request, user: str, events: list[Document], last_id: str | None
-) -> bytes:
-    chunks = [format_event(str(event["_id"]), event_data(event)) for event in events]
-    counted = counted_mailboxes(events)
-    if counted and last_id is not None:
-        for row in await runtime(request).mailboxes.counters(user, counted):
-            chunks.append(format_event(last_id, {"command": "COUNTERS", **row}))
-    return "".join(chunks).encode()
+def _render(events: list[ChangeEvent]) -> bytes:
+    return "".join(format_event(event.id, event_data(event)) for event in events).encode()

@@ -13,6 +13,9 @@ from datetime import datetime
 from .collection import Collection, Index
 from .database import Document
 
+#: the order every reader follows (module docstring)
+_ORDER = [("created", 1), ("_id", 1)]
+
 #: how long events are kept (WildDuck's journal TTL is 3 hours too)
 JOURNAL_TTL_SECONDS = 3 * 3600
 
@@ -31,6 +34,44 @@ class Journal(Collection):
 
     async def insert_many(self, documents: Sequence[Document]) -> None:
         await self.collection.insert_many(list(documents), ordered=True)
+
+    async def newest(self, user: str) -> Document | None:
+        """The user's newest event (its `created` only), or None."""
+        rows = await self.find(
+            {"user": user}, {"created": 1}, sort=[("created", -1), ("_id", -1)], limit=1
+        )
+        return rows[0] if rows else None
+
+    async def created_of(self, user: str, event_id: str) -> Document | None:
+        """One of the user's events by id (its `created` only), or None when it is gone."""
+        return await self.find_one({"_id": event_id, "user": user}, {"created": 1})
+
+    async def after(
+        self, user: str, created: datetime | None, event_id: str | None, limit: int
+    ) -> list[Document]:
+        """The user's events strictly after the position `(created, event_id)` (all when None),
+        oldest first."""
+        query: Document = {"user": user}
+        if created is not None:
+            query["$or"] = [
+                {"created": {"$gt": created}},
+                {"created": created, "_id": {"$gt": event_id}},
+            ]
+        return await self.find(query, sort=_ORDER, limit=limit)
+
+    async def written_since(self, user: str, since: datetime, limit: int) -> list[Document]:
+        """The user's events written at `since` or later, oldest first."""
+        return await self.find({"user": user, "created": {"$gte": since}}, sort=_ORDER, limit=limit)
+
+    async def last_up_to_modseq(self, user: str, mailbox: str, modseq: int) -> Document | None:
+        """The newest event of a mailbox whose modseq is at most `modseq` (its `created`)."""
+        rows = await self.find(
+            {"user": user, "mailbox": mailbox, "modseq": {"$lte": modseq}},
+            {"created": 1},
+            sort=[("created", -1), ("_id", -1)],
+            limit=1,
+        )
+        return rows[0] if rows else None
 
     async def purge_before(self, when: datetime) -> int:
         return await self.delete_many({"created": {"$lt": when}})

@@ -6,7 +6,7 @@ concurrent requests for the same path cannot both win, whatever the services che
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
@@ -52,3 +52,18 @@ class Mailboxes(Collection):
                 raise
             return {int(failure["index"]) for failure in failures}
         return set()
+
+    async def counts(self, user: str, mailbox_ids: Iterable[str]) -> list[Document]:
+        """`{mailbox, total, unseen}` of each of the user's mailboxes named (one query)."""
+        wanted = sorted(set(mailbox_ids))
+        if not wanted:
+            return []
+        rows = await self.find({"_id": {"$in": wanted}, "user": user}, {"total": 1, "unseen": 1})
+        return [
+            {
+                "mailbox": row["_id"],
+                "total": int(row.get("total", 0)),
+                "unseen": int(row.get("unseen", 0)),
+            }
+            for row in rows
+        ]

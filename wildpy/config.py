@@ -63,6 +63,11 @@ class StorageConfig(_Section):
     data_dir: str = Field("./wildpy-data", alias="dataDir", min_length=1)
 
 
+class JournalConfig(_Section):
+    poll_interval: float = Field(0.25, alias="pollInterval", gt=0, le=60)
+    poll_interval_with_redis: float = Field(5.0, alias="pollIntervalWithRedis", gt=0, le=300)
+
+
 class HostConfig(_Section):
     shutdown_timeout: float = Field(5.0, alias="shutdownTimeout", ge=0, le=300)
 
@@ -81,6 +86,7 @@ class Config(_Section):
     api: ApiConfig = ApiConfig()
     dbs: DbsConfig = DbsConfig()
     storage: StorageConfig = StorageConfig()
+    journal: JournalConfig = JournalConfig()
     host: HostConfig = HostConfig()
     janitor: JanitorConfig = JanitorConfig()
     log: LogConfig = LogConfig()

@@ -20,6 +20,7 @@ from wildpy.services.auth import AuthService
 from wildpy.services.domainaliases import DomainAliasService
 from wildpy.services.files import FileService
 from wildpy.services.journal import JournalService
+from wildpy.services.journal_notify import open_notifier
 from wildpy.services.mailboxes import MailboxService
 from wildpy.services.message_api import MessageApi, build_message_api
 from wildpy.services.messages import MessageService, StoreSettings
@@ -116,7 +117,16 @@ class Runtime:
 
 def build_runtime(config: Config, database: Database, counters: Counters, roles: Roles) -> Runtime:
     repos = Repositories.build(database)
-    journal = JournalService(repos.journal)
+    journal = JournalService(
+        repos.journal,
+        repos.mailboxes,
+        poll_interval=(
+            config.journal.poll_interval_with_redis
+            if config.dbs.redis
+            else config.journal.poll_interval
+        ),
+        notifier=open_notifier(config.dbs.redis),
+    )
     # the message service is attached below as `mailboxes.messages`: it needs the mailboxes
     # and the mailbox service needs it (deleting a mailbox removes its messages and quota)
     mailboxes = MailboxService(repos.mailboxes, repos.users, journal)
@@ -240,6 +250,7 @@ async def open_runtime(
         yield runtime
     finally:
         await runtime.messages.settle()
+        await runtime.journal.close()
         await counters.close()
         await database.close()
         if embedded is not None:

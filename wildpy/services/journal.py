@@ -18,6 +18,12 @@ writers; a slow insert; clocks of two hosts a little apart). A `JournalListener`
 re-reads the last `LOOKBACK` of events on every poll and skips the ids it already delivered, so
 such an event is still delivered, late but once. `since`/`wait` are the stateless form: strictly
 after the given event, no look-back.
+
+Doors read typed events (services/events.py) through `subscribe`: from an event id, from a
+mailbox's modseq, or from now; optionally only one mailbox, optionally with the mailboxes'
+counters after events that change them. With `[dbs] redis` set, writers also publish a note per
+user through Redis (journal_notify.py) so that readers in other processes wake at once instead of
+at their next poll.
 """
 
 from __future__ import annotations
@@ -33,8 +39,11 @@ from bson import ObjectId
 
 from wildpy.storage.database import Document, new_id
 from wildpy.storage.journal import JOURNAL_TTL_SECONDS, Journal
+from wildpy.storage.mailboxes import Mailboxes
 
+from .events import ChangeEvent, CountersChanged, counted_mailboxes, decode_all
 from .group_commit import GroupCommit
+from .journal_notify import JournalNotifier, LocalNotifier
 
 #: how often a waiting reader looks for events written by other processes
 POLL_INTERVAL = 0.25
@@ -42,8 +51,6 @@ POLL_INTERVAL = 0.25
 LOOKBACK = timedelta(seconds=2)
 #: events read per query; a listener that gets a full batch reads on without look-back
 BATCH = 500
-
-_ORDER = [("created", 1), ("_id", 1)]
 
 
 @dataclass(frozen=True, order=True)
@@ -57,15 +64,6 @@ class Position:
     def of(cls, event: Document) -> Position:
         return cls(event["created"], str(event["_id"]))
 
-    def after(self) -> Document:
-        """The query condition for events after this position."""
-        return {
-            "$or": [
-                {"created": {"$gt": self.created}},
-                {"created": self.created, "_id": {"$gt": self.id}},
-            ]
-        }
-
 
 def _now() -> datetime:
     # BSON dates hold milliseconds; truncating here keeps what we return equal to what is stored
@@ -74,9 +72,20 @@ def _now() -> datetime:
 
 
 class JournalService:
-    def __init__(self, journal: Journal, *, poll_interval: float = POLL_INTERVAL) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        mailboxes: Mailboxes,
+        *,
+        poll_interval: float = POLL_INTERVAL,
+        notifier: JournalNotifier | None = None,
+    ) -> None:
         self._journal = journal
+        self._mailboxes = mailboxes
         self.poll_interval = poll_interval
+        #: how other processes learn of this one's events (and this one of theirs)
+        self.notifier = notifier or LocalNotifier()
+        self.notifier.start(self._wake)
         #: readers of this process waiting for a user's next event, woken by `record`
         self._waiters: dict[str, set[asyncio.Event]] = {}
         #: every writer's events, written in groups (one key: a single sequence of writes)
@@ -135,18 +144,18 @@ class JournalService:
             errors = [error for error in failed[start : start + len(group)] if error is not None]
             start += len(group)
             outcomes.append(errors[0] if errors else None)
-        for user in {group[0]["user"] for group in groups}:
+        users = {group[0]["user"] for group in groups}
+        for user in users:
             self._wake(user)
+        self.notifier.notify(users)
         return outcomes
 
     # ------------------------------------------------------------------------------ reading
 
     async def latest(self, user: str) -> Position | None:
         """The position of the user's newest event, or None when there is none."""
-        rows = await self._journal.find(
-            {"user": user}, {"created": 1}, sort=[("created", -1), ("_id", -1)], limit=1
-        )
-        return Position.of(rows[0]) if rows else None
+        row = await self._journal.newest(user)
+        return Position.of(row) if row is not None else None
 
     async def position(self, user: str, event_id: str) -> Position:
         """The position of one of the user's events, by id.
@@ -154,7 +163,7 @@ class JournalService:
         An event that expired (or never existed) still marks a point in time: its id's own
         timestamp, so a client resuming after a long absence gets what is left after it.
         """
-        event = await self._journal.find_one({"_id": event_id, "user": user}, {"created": 1})
+        event = await self._journal.created_of(user, event_id)
         if event is not None:
             return Position.of(event)
         return Position(ObjectId(event_id).generation_time, event_id)
@@ -191,16 +200,51 @@ class JournalService:
         self, user: str, start: Position | None, limit: int = BATCH
     ) -> list[Document]:
         """The user's events strictly after `start` (all when None), oldest first."""
-        query: Document = {"user": user}
-        if start is not None:
-            query.update(start.after())
-        return await self._journal.find(query, sort=_ORDER, limit=limit)
+        if start is None:
+            return await self._journal.after(user, None, None, limit)
+        return await self._journal.after(user, start.created, start.id, limit)
 
     async def read_window(self, user: str, since: datetime, limit: int = BATCH) -> list[Document]:
         """The user's events written at `since` or later, oldest first."""
-        return await self._journal.find(
-            {"user": user, "created": {"$gte": since}}, sort=_ORDER, limit=limit
-        )
+        return await self._journal.written_since(user, since, limit)
+
+    # ------------------------------------------------------------------------------ typed
+
+    async def subscribe(
+        self,
+        user: str,
+        *,
+        after: str | None = None,
+        mailbox: str | None = None,
+        modseq: int | None = None,
+        counters: bool = False,
+    ) -> Subscription:
+        """Follow the user's changes as typed events, each delivered once, in order.
+
+        Starts after the event `after`; or, with `modseq` (and `mailbox`), after the mailbox's
+        last change at or below that modseq, which is where an IMAP client that last saw
+        HIGHESTMODSEQ `modseq` resumes (RFC 7162 3.1); else from now. The starting point is
+        fixed when this returns, so nothing written afterwards is missed. `mailbox` keeps only
+        that mailbox's events; `counters` adds a `CountersChanged` per mailbox after events that
+        may change its total or unseen count.
+        """
+        if modseq is not None:
+            if mailbox is None:
+                raise ValueError("a modseq is a position in one mailbox: name the mailbox")
+            row = await self._journal.last_up_to_modseq(user, mailbox, modseq)
+            start = Position.of(row) if row is not None else None
+            listener = JournalListener(self, user, start)
+        else:
+            listener = await self.listen(user, after)
+        return Subscription(self, listener, mailbox=mailbox, counters=counters)
+
+    async def counters_of(self, user: str, mailbox_ids: set[str], at: str) -> list[ChangeEvent]:
+        """`CountersChanged` for each mailbox named, as of the event `at`."""
+        now = _now()
+        return [
+            CountersChanged(id=at, user=user, mailbox=row["mailbox"], created=now, **_totals(row))
+            for row in await self._mailboxes.counts(user, mailbox_ids)
+        ]
 
     # ------------------------------------------------------------------------------ waiting
 
@@ -222,6 +266,10 @@ class JournalService:
             if not waiters:
                 self._waiters.pop(user, None)
 
+    def readers_waiting(self, user: str) -> int:
+        """How many readers of this process wait for the user's next event right now."""
+        return len(self._waiters.get(user, ()))
+
     def _wake(self, user: str) -> None:
         for woken in self._waiters.get(user, ()):
             woken.set()
@@ -231,6 +279,14 @@ class JournalService:
     async def purge_expired(self) -> int:
         """Drop events older than the journal's TTL (the janitor calls this)."""
         return await self._journal.purge_before(_now() - timedelta(seconds=JOURNAL_TTL_SECONDS))
+
+    async def close(self) -> None:
+        """Stop listening for other processes' notes (the runtime calls this last)."""
+        await self.notifier.close()
+
+
+def _totals(row: Document) -> dict[str, int]:
+    return {"total": int(row["total"]), "unseen": int(row["unseen"])}
 
 
 class JournalListener:
@@ -285,3 +341,44 @@ class JournalListener:
             if events or remaining <= 0 or (stop is not None and stop.is_set()):
                 return events
             await self._journal.pause(self.user, min(self._journal.poll_interval, remaining), stop)
+
+
+class Subscription:
+    """A door's view of one user's changes: typed events, each once, in journal order."""
+
+    def __init__(
+        self,
+        journal: JournalService,
+        listener: JournalListener,
+        *,
+        mailbox: str | None,
+        counters: bool,
+    ) -> None:
+        self._journal = journal
+        self._listener = listener
+        self.mailbox = mailbox
+        self.counters = counters
+
+    @property
+    def user(self) -> str:
+        return self._listener.user
+
+    @property
+    def last_id(self) -> str | None:
+        """The id of the last stored event delivered (or of the starting point)."""
+        return self._listener.last_id
+
+    async def next(self, seconds: float, stop: asyncio.Event | None = None) -> list[ChangeEvent]:
+        """The next events, waiting up to `seconds` for them; [] if none came or `stop` is set."""
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            events = decode_all(await self._listener.next(remaining, stop))
+            if self.mailbox is not None:
+                events = [event for event in events if event.mailbox == self.mailbox]
+            if events or time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+                break
+        counted = counted_mailboxes(events) if self.counters else set()
+        if counted and self.last_id is not None:
+            events.extend(await self._journal.counters_of(self.user, counted, self.last_id))
+        return events

@@ -249,20 +249,7 @@ class MailboxService:
 
     async def counters(self, user_id: str, mailbox_ids: Iterable[str]) -> list[dict[str, Any]]:
         """`{mailbox, total, unseen}` of each of the user's mailboxes named (one query)."""
-        wanted = sorted(set(mailbox_ids))
-        if not wanted:
-            return []
-        rows = await self._mailboxes.find(
-            {"_id": {"$in": wanted}, "user": user_id}, {"total": 1, "unseen": 1}
-        )
-        return [
-            {
-                "mailbox": row["_id"],
-                "total": int(row.get("total", 0)),
-                "unseen": int(row.get("unseen", 0)),
-            }
-            for row in rows
-        ]
+        return await self._mailboxes.counts(user_id, mailbox_ids)
 
     # ------------------------------------------------------------------------------ changing
 
