@@ -172,3 +172,61 @@ def test_config_check_and_help(tmp_path: Path) -> None:
         check=False,
     )
     assert launcher.returncode == 0 and "serve" in launcher.stdout
+
+
+def test_version_and_mistakes_found_before_any_database(tmp_path: Path) -> None:
+    env = _env(tmp_path / "data", _free_port())
+    version = run(env, "--version")
+    assert version.returncode == 0 and version.stdout.strip() == "wildpy 0.1.0"
+
+    for args, message in (
+        (("token", "create", "rooot"), "unknown role 'rooot'"),
+        # a user-bound role without its user would give a token every route refuses
+        (("token", "create", "user"), "role 'user' acts for one user"),
+    ):
+        refused = run(env, *args)
+        assert refused.returncode == 2
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("wildpy: "), refused.stderr
+        assert message in refused.stderr
+    assert not (tmp_path / "data").exists()  # no embedded database was started for them
+
+    config_file = tmp_path / "wildpy.toml"
+    config_file.write_text("[api]\nprot = 8080\n")
+    wrong = run(env, "--config", str(config_file), "config", "check")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == (
+        f"wildpy: config file {config_file}: unknown configuration key api.prot"
+    )
+
+
+def test_runs_from_a_checkout_without_installing() -> None:
+    """`bin/wildpy` and `python -m wildpy.cli.main` from the repository: wildpy maps handlers/,
+    storage/ and config/ itself when no install does (here: the install's finder removed)."""
+    probe = (
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import wildpy.handlers.server, wildpy.storage.database, wildpy.config\n"
+        "print(wildpy.handlers.__file__)\n"
+        "print(wildpy.config.load_config(environ={}).api.port)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [str(ROOT / "handlers" / "__init__.py"), "8080"]
+
+
+def test_bin_wildpy_names_a_missing_dependency(tmp_path: Path) -> None:
+    # -I -S: no site-packages, so aiohttp and the rest are missing
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", str(ROOT / "bin" / "wildpy"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "is missing; install wildpy's dependencies" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -119,6 +119,8 @@ def load_config(
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        # the defaults are valid, so a problem found here is the file's: name it
+        _validate(document, source=f"config file {path}")
     document = _apply_environment(document, os.environ if environ is None else environ)
     return _validate(document)
 
@@ -193,12 +195,12 @@ def _coerce(raw: str, current: Any, variable: str) -> Any:
     return raw
 
 
-def _validate(document: Mapping[str, Any]) -> Config:
+def _validate(document: Mapping[str, Any], source: str = "config") -> Config:
     try:
         return Config.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         if first["type"] == "extra_forbidden":
-            raise ConfigError(f"config: unknown configuration key {key}") from None
-        raise ConfigError(f"config: {key}: {first['msg']}") from None
+            raise ConfigError(f"{source}: unknown configuration key {key}") from None
+        raise ConfigError(f"{source}: {key}: {first['msg']}") from None

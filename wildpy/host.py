@@ -103,7 +103,7 @@ async def open_host(config: Config, services: Sequence[Service]) -> AsyncIterato
                 for service in services:
                     if service.kind == kind:
                         host.started[service.name] = await service.start(runtime, config)
-                        log.info("%s %s started", kind, service.name)
+                        log.debug("%s %s started", kind, service.name)
             yield host
         finally:
             await _stop(host, services, config)
@@ -129,7 +129,7 @@ async def _close(name: str, item: Closable, seconds: float) -> None:
     except Exception:  # one service failing to close must not keep the others open
         log.exception("%s failed to stop cleanly", name)
     else:
-        log.info("%s stopped", name)
+        log.debug("%s stopped", name)
 
 
 async def run(
@@ -148,7 +148,7 @@ async def run(
             if started is not None:
                 started(host)
             await stop.wait()
-            log.info("shutting down")
+            log.debug("shutting down")
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -81,6 +81,15 @@ class Roles:
     def names(self) -> list[str]:
         return sorted(self._grants)
 
+    def user_bound(self, role: str) -> bool:
+        """Whether `role` only ever acts on its own user's things (no `any` grant): a token of
+        such a role is useless without the user it belongs to."""
+        return not any(
+            action.endswith(":any")
+            for actions in self._grants.get(role, {}).values()
+            for action in actions
+        )
+
     def can(self, role: str, action: Action, resource: str, *, own: bool) -> Permission:
         """May `role` do `action` on `resource`, on its own things (own) or anybody's?"""
         grants = self._grants.get(role, {}).get(resource, {})

@@ -15,11 +15,12 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from wildpy import __version__
 from wildpy.cli.serve import serve
 from wildpy.config import Config, ConfigError, load_config
 from wildpy.errors import WildpyError
 from wildpy.host import REGISTRY, HostError
-from wildpy.roles import RolesError
+from wildpy.roles import Roles, RolesError
 from wildpy.runtime import Runtime, open_runtime
 from wildpy.storage.database import is_id
 from wildpy.storage.embedded import EmbeddedDatabaseError
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         description="wildpy: a self-hosted mail server with a WildDuck-compatible API.",
         parents=[common],
     )
+    parser.add_argument("--version", action="version", version=f"wildpy {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve_cmd = commands.add_parser(
@@ -121,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             print(json.dumps(_redacted(config), indent=2))
             return 0
+        if args.command == "token":
+            # before any database is opened: a typo costs no start-up
+            _check_role(Roles.load(config.api.roles), args.role, args.user)
         return asyncio.run(_with_runtime(config, _command(args)))
     except (ConfigError, RolesError, EmbeddedDatabaseError, CliError, HostError) as exc:
         print(f"wildpy: {str(exc).splitlines()[0]}", file=sys.stderr)
@@ -165,9 +170,16 @@ def _command(args: argparse.Namespace) -> Command:
     return lambda rt: _delete_user(rt, args.user)
 
 
+def _check_role(roles: Roles, role: str, user: str | None) -> None:
+    if not roles.exists(role):
+        raise CliError(f"unknown role {role!r}; roles: {', '.join(roles.names)}")
+    if user is None and roles.user_bound(role):
+        # such a token could only act on its own user's things, and it would have none
+        raise CliError(f"role {role!r} acts for one user: name it with --user ID|USERNAME")
+
+
 async def _create_token(runtime: Runtime, role: str, user: str | None, description: str) -> int:
-    if not runtime.roles.exists(role):
-        raise CliError(f"unknown role {role!r}; roles: {', '.join(runtime.roles.names)}")
+    _check_role(runtime.roles, role, user)
     owner = "root"
     if user is not None:
         owner = await _user_id(runtime, user)
