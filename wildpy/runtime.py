@@ -139,7 +139,7 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         repos.tokens,
         addresses,
         counters,
-        email_domain=config.email_domain or _hostname(),
+        email_domain=config.email_domain or default_email_domain(),
         mailboxes=mailboxes,
     )
     tokens = TokenService(
@@ -203,8 +203,10 @@ def build_message_service(
     )
 
 
-def _hostname() -> str:
-    return socket.getfqdn().lower() or "localhost"
+def default_email_domain() -> str:
+    """The machine's host name, as WildDuck takes it (`os.hostname()`): `getfqdn` would answer
+    a resolver's idea of the name, often `localhost` on a machine without DNS for itself."""
+    return socket.gethostname().lower() or "localhost"
 
 
 EMBEDDED_URI_FILE = "embedded.uri"
