@@ -33,6 +33,9 @@ def _env(data_dir: Path, port: int) -> dict[str, str]:
         WILDPY_STORAGE__DATADIR=str(data_dir),
         WILDPY_API__PORT=str(port),
         WILDPY_EMAILDOMAIN="cli.test",
+        # the mail doors on ports of their own choosing: several servers may run at once
+        WILDPY_SMTP__PORT="0",
+        WILDPY_LMTP__PORT="0",
     )
     return env
 

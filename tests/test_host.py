@@ -75,12 +75,12 @@ def _worker_service(log: list[str]) -> Service:
 
 
 def test_select_takes_names_from_the_registry(config: Config) -> None:
-    assert [service.name for service in select(config, None)] == ["api", "janitor"]
+    assert [service.name for service in select(config, None)] == ["api", "smtp", "lmtp", "janitor"]
     assert [service.name for service in select(config, ["api"])] == ["api"]
     with pytest.raises(HostError, match="unknown service 'imapx'"):
         select(config, ["api", "imapx"])
     no_janitor = config.with_overrides({"janitor": {"enabled": False}})
-    assert [service.name for service in select(no_janitor, None)] == ["api"]
+    assert [service.name for service in select(no_janitor, None)] == ["api", "smtp", "lmtp"]
     with pytest.raises(HostError, match="'janitor' is disabled"):
         select(no_janitor, ["janitor"])
 

@@ -63,6 +63,24 @@ class StorageConfig(_Section):
     data_dir: str = Field("./wildpy-data", alias="dataDir", min_length=1)
 
 
+class ReceiveConfig(_Section):
+    """A listener that accepts mail for local users ([smtp] for the MX role, [lmtp])."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(2525, ge=0, le=65535)
+    #: the name in the greeting and the Received headers; empty: the machine's host name
+    name: str = ""
+    max_size: int = Field(25 * 1024 * 1024, alias="maxSize", ge=1024)
+    max_recipients: int = Field(100, alias="maxRecipients", ge=1, le=10000)
+    max_connections_per_ip: int = Field(20, alias="maxConnectionsPerIp", ge=1)
+    idle_timeout: float = Field(300.0, alias="idleTimeout", gt=0)
+
+
+class LmtpConfig(ReceiveConfig):
+    port: int = Field(2424, ge=0, le=65535)
+
+
 class JournalConfig(_Section):
     poll_interval: float = Field(0.25, alias="pollInterval", gt=0, le=60)
     poll_interval_with_redis: float = Field(5.0, alias="pollIntervalWithRedis", gt=0, le=300)
@@ -86,6 +104,8 @@ class Config(_Section):
     api: ApiConfig = ApiConfig()
     dbs: DbsConfig = DbsConfig()
     storage: StorageConfig = StorageConfig()
+    smtp: ReceiveConfig = ReceiveConfig()
+    lmtp: LmtpConfig = LmtpConfig()
     journal: JournalConfig = JournalConfig()
     host: HostConfig = HostConfig()
     janitor: JanitorConfig = JanitorConfig()

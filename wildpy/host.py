@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 from wildpy.config import Config
 from wildpy.handlers import server as rest_server
 from wildpy.runtime import Runtime, open_runtime
+from wildpy.smtp import door as smtp_door
 from wildpy.workers import janitor
 
 log = logging.getLogger("wildpy.host")
@@ -55,6 +56,8 @@ class Service:
 #: every door and worker, in start order; `wildpy serve --only` names entries of this
 REGISTRY: tuple[Service, ...] = (
     Service("api", "door", rest_server.start, lambda config: config.api.enabled),
+    Service("smtp", "door", smtp_door.start_smtp, lambda config: config.smtp.enabled),
+    Service("lmtp", "door", smtp_door.start_lmtp, lambda config: config.lmtp.enabled),
     Service("janitor", "worker", janitor.start, lambda config: config.janitor.enabled),
 )
 

@@ -17,6 +17,7 @@ from wildpy.counters import Counters, open_counters
 from wildpy.roles import Roles
 from wildpy.services.addresses import AddressService
 from wildpy.services.auth import AuthService
+from wildpy.services.delivery import DeliveryService
 from wildpy.services.domainaliases import DomainAliasService
 from wildpy.services.files import FileService
 from wildpy.services.journal import JournalService
@@ -111,6 +112,8 @@ class Runtime:
     #: listings, search, changes by UID set, uploads and the archive of the REST API
     message_api: MessageApi
     purge: AccountPurge
+    #: received mail to local users (the SMTP and LMTP doors)
+    delivery: DeliveryService
     #: the embedded server, when this process started one
     embedded: EmbeddedMongo | None = None
 
@@ -165,6 +168,7 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         messages=messages,
         retention=RetentionJob(messages),
         message_api=build_message_api(database, repos, messages, mailboxes, files),
+        delivery=DeliveryService(addresses, repos.users, mailboxes, messages, counters),
         purge=AccountPurge(
             repos.deleted_users,
             messages,

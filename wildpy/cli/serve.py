@@ -50,10 +50,13 @@ def serve(config: Config, only: Sequence[str] | None = None) -> int:
 
 
 def _announce(host: Host) -> None:
-    api = host.started.get("api")
-    if isinstance(api, RestDoor):
-        for address, port in api.addresses:
-            print(f"wildpy: API listening on http://{address}:{port}", flush=True)
-    others = [name for name in host.started if name != "api"]
-    if others:
-        print(f"wildpy: also running: {', '.join(others)}", flush=True)
+    for name, started in host.started.items():
+        addresses = getattr(started, "addresses", None)
+        if not addresses:
+            print(f"wildpy: {name} running", flush=True)
+            continue
+        for address, port in addresses:
+            where = (
+                f"http://{address}:{port}" if isinstance(started, RestDoor) else f"{address}:{port}"
+            )
+            print(f"wildpy: {name.upper()} listening on {where}", flush=True)
