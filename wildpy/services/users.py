@@ -416,17 +416,12 @@ class UserService:
         return {"password": password, "validAfter": start}
 
     async def recalculate_quota(self, user_id: str) -> dict[str, int]:
-        user = await self.load(user_id, {"storageUsed": 1})
-        pipeline: list[Document] = [
-            {"$match": {"user": user_id}},
-            {"$group": {"_id": None, "s": {"$sum": "$size"}}},
-        ]
-        rows = await self._db.mail["messages"].aggregate(pipeline)
-        total = 0
-        async for row in rows:
-            total = int(row.get("s") or 0)
-        await self._users.update_one({"_id": user_id}, {"$set": {"storageUsed": total}})
-        return {"storageUsed": total, "previousStorageUsed": int(user.get("storageUsed", 0))}
+        previous = await self._users.storage_used_of(user_id)
+        if previous is None:
+            raise errors.UserNotFound()
+        # through the repository, not the driver: a lost database is a 503 here as everywhere
+        total = await self._users.recount_storage_used(user_id)
+        return {"storageUsed": total, "previousStorageUsed": previous}
 
     # ------------------------------------------------------------------------------ deleting
 
