@@ -22,6 +22,7 @@ from wildpy.addressing import (
     parse_address,
     resolution_candidates,
 )
+from wildpy.clock import utcnow
 from wildpy.fields import decode_metadata, encode_metadata, normalize_tags
 from wildpy.storage.accounts import Addresses, AddressRegister, Users
 from wildpy.storage.database import AlreadyExists, Document, is_id, new_id
@@ -31,10 +32,6 @@ from .domainaliases import DomainAliasService
 from .listing import listing_filter
 
 DEFAULT_FORWARDS = 2000
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _name(document: Mapping[str, Any]) -> str | bool:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from wildpy import errors
 from wildpy.addressing import normalize_domain
+from wildpy.clock import utcnow
 from wildpy.storage.accounts import DomainAliases
 from wildpy.storage.database import AlreadyExists, new_id
 from wildpy.storage.pagination import Page, PageRequest
@@ -34,7 +34,7 @@ class DomainAliasService:
             "_id": new_id(),
             "alias": normalize_domain(alias, field="alias"),
             "domain": normalize_domain(domain),
-            "created": datetime.now(UTC),
+            "created": utcnow(),
         }
         try:
             await self._aliases.insert(document)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wildpy import errors
+from wildpy.clock import utcnow
 from wildpy.storage.accounts import Users
 from wildpy.storage.database import Document, is_id, new_id
 from wildpy.storage.files import (
@@ -54,10 +55,6 @@ _COMPRESSION_TYPES = {
 _BASE64_URLSAFE = str.maketrans("-_", "+/")
 #: the characters with a meaning in a regular expression (WildDuck escapes the same set)
 _REGEX_SPECIAL = re.compile(r"[.*+?^${}()|\[\]\\]")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

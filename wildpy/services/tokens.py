@@ -13,9 +13,9 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from wildpy.clock import utcnow
 from wildpy.storage.accounts import AccessTokens, Users
 from wildpy.storage.database import Document, is_id
 
@@ -39,10 +39,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 class TokenService:
     def __init__(self, tokens: AccessTokens, users: Users, *, ttl: int, lifetime: int) -> None:
         self._tokens = tokens
@@ -53,7 +49,7 @@ class TokenService:
 
     async def create_user_token(self, user_id: str, auth_version: int) -> str:
         token = secrets.token_hex(20)
-        created = now()
+        created = utcnow()
         start = int(created.timestamp())
         await self._tokens.insert(
             {
@@ -75,7 +71,7 @@ class TokenService:
             "_id": hash_token(token),
             "user": user,
             "role": role,
-            "created": now(),
+            "created": utcnow(),
         }
         if description:
             document["description"] = description

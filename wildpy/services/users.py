@@ -12,7 +12,7 @@ import secrets
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from wildpy import errors, passwords
@@ -23,6 +23,7 @@ from wildpy.addressing import (
     username_view,
     validate_username,
 )
+from wildpy.clock import utcnow
 from wildpy.counters import Counters
 from wildpy.fields import decode_metadata, encode_metadata, normalize_tags
 from wildpy.storage.accounts import AccessTokens, DeletedUsers, Users
@@ -54,10 +55,6 @@ _PLAIN_FIELDS = (
     "suspended",
     *LIMIT_FIELDS,
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _account_state(user: Document) -> dict[str, bool]:
