@@ -27,12 +27,21 @@ from wildpy.clock import utcnow
 from wildpy.counters import Counters
 from wildpy.fields import decode_metadata, encode_metadata, normalize_tags
 from wildpy.storage.accounts import AccessTokens, DeletedUsers, Users
-from wildpy.storage.database import AlreadyExists, Database, Document, new_id
+from wildpy.storage.database import AlreadyExists, Document, new_id
+from wildpy.storage.listing import ListingCriteria
 from wildpy.storage.pagination import Page, PageRequest
 
+from .account_records import (
+    Account,
+    AccountSummary,
+    DeletedAccount,
+    Deletion,
+    QuotaRecount,
+    Restoration,
+    TemporaryPassword,
+)
 from .addresses import AddressService
 from .limits import COUNTER_OF_FIELD, LIMIT_FIELDS, allowed, describe_limits
-from .listing import listing_filter
 from .mailboxes import MailboxService
 
 TEMP_PASSWORD_WINDOW = timedelta(hours=24)
@@ -57,27 +66,40 @@ _PLAIN_FIELDS = (
 )
 
 
-def _account_state(user: Document) -> dict[str, bool]:
-    """The flags every view of a user shows. A temporary password counts as a password (as in
+def _summary(user: Document) -> AccountSummary:
+    """The listing view of a stored user. A temporary password counts as a password (as in
     WildDuck)."""
     return {
-        "hasPasswordSet": bool(user.get("password") or user.get("tempPassword")),
+        "id": user["_id"],
+        "username": user["username"],
+        "name": user.get("name", ""),
+        "address": user.get("address", ""),
+        "tags": user.get("tags", []),
+        "targets": [target["value"] for target in user.get("targets", [])],
+        "enabled2fa": user.get("enabled2fa", []),
+        "autoreply": bool(user.get("autoreply")),
+        "encrypt_messages": bool(user.get("encryptMessages")),
+        "encrypt_forwarded": bool(user.get("encryptForwarded")),
+        "quota_allowed": allowed(user, "quota"),
+        "storage_used": int(user.get("storageUsed", 0)),
+        "has_password": bool(user.get("password") or user.get("tempPassword")),
         "activated": user.get("activated", True),
         "disabled": user.get("disabled", False),
         "suspended": user.get("suspended", False),
+        "metadata": decode_metadata(user.get("metaData")),
+        "internal_data": decode_metadata(user.get("internalData")),
     }
 
 
 @dataclass(frozen=True)
 class UserPage:
     page: Page
-    results: list[dict[str, Any]]
+    results: list[AccountSummary]
 
 
 class UserService:
     def __init__(
         self,
-        db: Database,
         users: Users,
         deleted_users: DeletedUsers,
         tokens: AccessTokens,
@@ -87,7 +109,6 @@ class UserService:
         email_domain: str,
         mailboxes: MailboxService,
     ) -> None:
-        self._db = db
         self._users = users
         self._deleted = deleted_users
         self._tokens = tokens
@@ -99,37 +120,32 @@ class UserService:
     # ------------------------------------------------------------------------------ reading
 
     async def load(self, user_id: str, projection: Document | None = None) -> Document:
+        """The stored user; 404 UserNotFound. (`projection` is for the callers outside the
+        account side that still pass one; `require` says "it must exist" without it.)"""
         user = await self._users.get(user_id, projection)
         if user is None:
             raise errors.UserNotFound()
         return user
 
-    async def get(self, user_id: str, *, known: Document | None = None) -> dict[str, Any]:
-        """GET /users/:id. `known` is the caller's own document when auth already read it."""
+    async def require(self, user_id: str) -> None:
+        """404 UserNotFound unless the user exists."""
+        if not await self._users.exists(user_id):
+            raise errors.UserNotFound()
+
+    async def get(self, user_id: str, *, known: Document | None = None) -> Account:
+        """The user with its settings and limits. `known` is the caller's own stored user when
+        authentication already read it (saves a round trip)."""
         user = known if known is not None and known["_id"] == user_id else await self.load(user_id)
         return {
-            "id": user["_id"],
-            "username": user["username"],
-            "name": user.get("name", ""),
-            "address": user.get("address", ""),
+            **_summary(user),
             "language": user.get("language", ""),
-            "retention": user.get("retention") or False,
-            "enabled2fa": user.get("enabled2fa", []),
-            "autoreply": bool(user.get("autoreply")),
-            "encryptMessages": bool(user.get("encryptMessages")),
-            "encryptForwarded": bool(user.get("encryptForwarded")),
-            "pubKey": user.get("pubKey", ""),
-            "spamLevel": user.get("spamLevel", 50),
-            "keyInfo": False,
-            "metaData": decode_metadata(user.get("metaData")),
-            "internalData": decode_metadata(user.get("internalData")),
-            "targets": [target["value"] for target in user.get("targets", [])],
+            "retention": user.get("retention") or 0,
+            "pub_key": user.get("pubKey", ""),
+            "spam_level": user.get("spamLevel", 50),
+            "from_whitelist": user.get("fromWhitelist", []),
+            "feature_flags": user.get("featureFlags", {}),
+            "disabled_scopes": user.get("disabledScopes", []),
             "limits": await describe_limits(self._counters, user),
-            "tags": user.get("tags", []),
-            "fromWhitelist": user.get("fromWhitelist", []),
-            "featureFlags": user.get("featureFlags", {}),
-            "disabledScopes": user.get("disabledScopes", []),
-            **_account_state(user),
         }
 
     async def list(
@@ -141,42 +157,10 @@ class UserService:
         tags: str | None = None,
         required_tags: str | None = None,
         only_user: str | None = None,
-        include_meta: bool = False,
-        include_internal: bool = False,
     ) -> UserPage:
-        filters = listing_filter(
-            text_fields=("address", "unameview"),
-            query=query,
-            forward=forward,
-            tags=tags,
-            required_tags=required_tags,
-            owner={"_id": only_user} if only_user is not None else None,
-        )
-        result = await self._users.page(filters, paging)
-        rows = [self._listing(user, include_meta, include_internal) for user in result.results]
-        return UserPage(result, rows)
-
-    @staticmethod
-    def _listing(user: Document, include_meta: bool, include_internal: bool) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "id": user["_id"],
-            "username": user["username"],
-            "name": user.get("name", ""),
-            "address": user.get("address", ""),
-            "tags": user.get("tags", []),
-            "targets": [target["value"] for target in user.get("targets", [])],
-            "enabled2fa": user.get("enabled2fa", []),
-            "autoreply": bool(user.get("autoreply")),
-            "encryptMessages": bool(user.get("encryptMessages")),
-            "encryptForwarded": bool(user.get("encryptForwarded")),
-            "quota": {"allowed": allowed(user, "quota"), "used": int(user.get("storageUsed", 0))},
-            **_account_state(user),
-        }
-        if include_meta:
-            row["metaData"] = decode_metadata(user.get("metaData"))
-        if include_internal:
-            row["internalData"] = decode_metadata(user.get("internalData"))
-        return row
+        criteria = ListingCriteria(query, forward, tags, required_tags)
+        result = await self._users.page_matching(criteria, paging, only_user=only_user)
+        return UserPage(result, [_summary(user) for user in result.results])
 
     async def resolve(self, username: str) -> str:
         """The id of the user with this username, or owning this address."""
@@ -184,10 +168,10 @@ class UserService:
             owner = await self._addresses.owner_of(username)
             if owner is not None:
                 return owner
-        user = await self._users.find_one({"unameview": username_view(username)}, {"_id": 1})
-        if user is None:
+        user_id = await self._users.id_by_username(username_view(username))
+        if user_id is None:
             raise errors.UserNotFound()
-        return str(user["_id"])
+        return user_id
 
     # ------------------------------------------------------------------------------ creating
 
@@ -250,7 +234,7 @@ class UserService:
                 )
             except Exception:
                 # nothing half-made: the account goes again when its address can not be added
-                await self._users.delete_one({"_id": user_id})
+                await self._users.remove(user_id)
                 raise
         try:
             await self._mailboxes.create_defaults(
@@ -265,7 +249,7 @@ class UserService:
             with contextlib.suppress(Exception):
                 await self._addresses.remove_all_of_user(user_id)
             with contextlib.suppress(Exception):
-                await self._users.delete_one({"_id": user_id})
+                await self._users.remove(user_id)
             raise
         return user_id
 
@@ -342,7 +326,7 @@ class UserService:
             changes["enabled2fa"] = []
 
         increments: Document = {}
-        unsets: Document = {}
+        unsets: list[str] = []
         password_change = "password" in fields and fields["password"] is not None
         if password_change:
             await self._check_existing_password(user, fields.get("existingPassword"))
@@ -355,7 +339,7 @@ class UserService:
                 history.append({"date": utcnow(), "hash": user["password"]})
                 changes["oldPasswords"] = history[-OLD_PASSWORDS_KEPT:]
             if "tempPassword" in user:
-                unsets["tempPassword"] = ""
+                unsets.append("tempPassword")
             increments["authVersion"] = 1
         elif fields.get("existingPassword") is not None:
             await self._check_existing_password(user, fields["existingPassword"])
@@ -364,25 +348,17 @@ class UserService:
 
         if not changes and not unsets:
             raise errors.NoUpdates()
-        update: Document = {"$set": changes}
-        if increments:
-            update["$inc"] = increments
-        if unsets:
-            update["$unset"] = unsets
-        updated = await self._users.find_one_and_update(
-            {"_id": user_id}, update, projection={"authVersion": 1}
+        auth_version = await self._users.apply_changes(
+            user_id, values=changes, increments=increments, removals=unsets
         )
-        if updated is None:
+        if auth_version is None:
             raise errors.UserNotFound()
         for key in changes:
             prefix = COUNTER_OF_FIELD.get(key)
             if prefix:
                 await self._counters.delete(f"{prefix}{user_id}")
         if password_change and via_token is not None:
-            await self._tokens.update_one(
-                {"_id": via_token, "user": user_id},
-                {"$set": {"authVersion": updated["authVersion"]}},
-            )
+            await self._tokens.set_auth_version(via_token, auth_version, user=user_id)
 
     @staticmethod
     async def _check_existing_password(user: Document, existing: str | None) -> None:
@@ -391,7 +367,7 @@ class UserService:
         if not await passwords.verify_password_async(existing, user.get("password") or ""):
             raise errors.AuthFail()
 
-    async def reset_password(self, user_id: str, valid_after: datetime | None) -> dict[str, Any]:
+    async def reset_password(self, user_id: str, valid_after: datetime | None) -> TemporaryPassword:
         """A temporary password, valid 24 hours from `valid_after`; the old one keeps working."""
         alphabet = string.ascii_letters + string.digits
         password = "".join(secrets.choice(alphabet) for _ in range(12))
@@ -400,29 +376,22 @@ class UserService:
             hashed = await passwords.hash_password_async(password)
         except Exception as exc:
             raise errors.HashError() from exc
-        matched = await self._users.update_one(
-            {"_id": user_id},
-            {
-                "$set": {
-                    "tempPassword": {"password": hashed, "created": utcnow(), "validAfter": start}
-                }
-            },
-        )
-        if not matched:
+        temp_password = {"password": hashed, "created": utcnow(), "validAfter": start}
+        if not await self._users.set_temp_password(user_id, temp_password):
             raise errors.UserNotFound()
-        return {"password": password, "validAfter": start}
+        return {"password": password, "valid_after": start}
 
-    async def recalculate_quota(self, user_id: str) -> dict[str, int]:
+    async def recalculate_quota(self, user_id: str) -> QuotaRecount:
         previous = await self._users.storage_used_of(user_id)
         if previous is None:
             raise errors.UserNotFound()
         # through the repository, not the driver: a lost database is a 503 here as everywhere
         total = await self._users.recount_storage_used(user_id)
-        return {"storageUsed": total, "previousStorageUsed": previous}
+        return {"storage_used": total, "previous_storage_used": previous}
 
     # ------------------------------------------------------------------------------ deleting
 
-    async def delete(self, user_id: str, delete_after: datetime | None) -> dict[str, Any]:
+    async def delete(self, user_id: str, delete_after: datetime | None) -> Deletion:
         """Move the account aside for deferred deletion; restorable until `delete_after`."""
         user = await self.load(user_id)
         when = delete_after or utcnow()
@@ -434,35 +403,29 @@ class UserService:
             "mainAddress": user.get("address", ""),
             "addresses": addresses,
         }
-        await self._deleted.update_one({"_id": user_id}, {"$set": record}, upsert=True)
-        await self._users.delete_one({"_id": user_id})
-        await self._tokens.delete_many({"user": user_id})
-        return {
-            "code": "TaskScheduled",
-            "user": user_id,
-            "addresses": {"deleted": len(addresses)},
-            "deleteAfter": when,
-            "task": user_id,
-        }
+        await self._deleted.park(user_id, record)
+        await self._users.remove(user_id)
+        await self._tokens.remove_of_user(user_id)
+        return {"user": user_id, "addresses": {"deleted": len(addresses)}, "delete_after": when}
 
-    async def restore_info(self, user_id: str) -> dict[str, Any]:
-        record = await self._deleted.get(user_id)
+    async def restore_info(self, user_id: str) -> DeletedAccount:
+        record = await self._deleted.by_id(user_id)
         if record is None:
             raise errors.AccountNotFound()
         info = record["deleteInfo"]
         return {
             "user": user_id,
             "username": record["username"],
-            "storageUsed": record.get("storageUsed", 0),
+            "storage_used": record.get("storageUsed", 0),
             "tags": record.get("tags", []),
             "deleted": info["deletedAt"],
-            "recoverableAddresses": [a["address"] for a in info["addresses"]],
+            "recoverable_addresses": [a["address"] for a in info["addresses"]],
         }
 
-    async def restore(self, user_id: str) -> dict[str, Any]:
-        record = await self._deleted.get(user_id)
+    async def restore(self, user_id: str) -> Restoration:
+        record = await self._deleted.by_id(user_id)
         if record is None:
-            if await self._users.get(user_id, {"_id": 1}) is not None:
+            if await self._users.exists(user_id):
                 raise errors.AccountFound()
             raise errors.AccountNotFound()
         info = record.pop("deleteInfo")
@@ -475,10 +438,6 @@ class UserService:
         main = info.get("mainAddress", "")
         if main and main not in recovered:
             main = recovered[0] if recovered else ""
-            await self._users.update_one({"_id": user_id}, {"$set": {"address": main}})
-        await self._deleted.delete_one({"_id": user_id})
-        return {
-            "code": "RequestProcessed",
-            "user": user_id,
-            "addresses": {"recovered": len(recovered), "main": main},
-        }
+            await self._users.set_main_address(user_id, main)
+        await self._deleted.remove(user_id)
+        return {"user": user_id, "recovered_addresses": len(recovered), "main_address": main}
