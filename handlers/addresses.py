@@ -9,6 +9,12 @@ from aiohttp import web
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from wildpy import errors
+from wildpy.services.account_inputs import (
+    ForwardedChanges,
+    NewForwarded,
+    NewUserAddress,
+    UserAddressChanges,
+)
 
 from .address_views import (
     address_row,
@@ -194,7 +200,9 @@ async def create_forwarded(request: web.Request) -> web.Response:
     params = await read_params(request, CreateForwarded)
     permission = permit(request, "create", "addresses")
     return ok(
-        id=await runtime(request).addresses.create_forwarded(permission.filter(_fields(params)))
+        id=await runtime(request).addresses.create_forwarded(
+            NewForwarded.from_fields(permission.filter(_fields(params)))
+        )
     )
 
 
@@ -219,7 +227,7 @@ async def update_forwarded(request: web.Request) -> web.Response:
     params = await read_params(request, UpdateForwarded)
     permission = permit(request, "update", "addresses")
     await runtime(request).addresses.update_forwarded(
-        params.id, permission.filter(_fields(params, "id"))
+        params.id, ForwardedChanges.from_fields(permission.filter(_fields(params, "id")))
     )
     return ok()
 
@@ -242,7 +250,7 @@ async def create_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, CreateUserAddress)
     permission = permit(request, "create", "addresses", owner=params.user)
     address_id = await runtime(request).addresses.create_user_address(
-        params.user, permission.filter(_fields(params, "user"))
+        params.user, NewUserAddress.from_fields(permission.filter(_fields(params, "user")))
     )
     return ok(id=address_id)
 
@@ -290,7 +298,9 @@ async def update_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, UpdateUserAddress)
     permission = permit(request, "update", "addresses", owner=params.user)
     await runtime(request).addresses.update_user_address(
-        params.user, params.id, permission.filter(_fields(params, "user", "id"))
+        params.user,
+        params.id,
+        UserAddressChanges.from_fields(permission.filter(_fields(params, "user", "id"))),
     )
     return ok()
 

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field
 from wildpy import errors
 from wildpy.addressing import validate_username
 from wildpy.errors import InputValidationError
+from wildpy.services.account_inputs import NewUser, UserChanges
 
 from .auth import permit, permit_listing
 from .context import auth, runtime
@@ -181,7 +182,8 @@ async def list_users(request: web.Request) -> web.Response:
 async def create_user(request: web.Request) -> web.Response:
     params = await read_params(request, CreateUser)
     permission = permit(request, "create", "users")
-    user_id = await runtime(request).users.create(permission.filter(_fields(params)))
+    new_user = NewUser.from_fields(permission.filter(_fields(params)))
+    user_id = await runtime(request).users.create(new_user)
     return ok(id=user_id)
 
 
@@ -217,7 +219,7 @@ async def update_user(request: web.Request) -> web.Response:
     caller = auth(request)
     await runtime(request).users.update(
         params.user,
-        permission.filter(_fields(params, "user")),
+        UserChanges.from_fields(permission.filter(_fields(params, "user"))),
         via_token=caller.token_hash if caller.user == params.user else None,
     )
     return ok()

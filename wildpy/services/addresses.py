@@ -30,6 +30,14 @@ from wildpy.storage.database import AlreadyExists, Document, is_id, new_id
 from wildpy.storage.listing import ListingCriteria
 from wildpy.storage.pagination import Page, PageRequest
 
+from .account_inputs import (
+    AddressSettings,
+    Autoreply,
+    ForwardedChanges,
+    NewForwarded,
+    NewUserAddress,
+    UserAddressChanges,
+)
 from .account_records import (
     AddressSummary,
     DomainRename,
@@ -157,13 +165,17 @@ class AddressService:
         return main_address
 
     @staticmethod
-    def _tag_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _tag_fields(settings: AddressSettings) -> dict[str, Any]:
+        """The stored tags and metadata of what `settings` gives."""
         result: dict[str, Any] = {}
-        if fields.get("tags") is not None:
-            result["tags"], result["tagsview"] = normalize_tags(fields["tags"])
-        for key in ("metaData", "internalData"):
-            if fields.get(key) is not None:
-                result[key] = encode_metadata(fields[key], key)
+        if settings.tags is not None:
+            result["tags"], result["tagsview"] = normalize_tags(settings.tags)
+        for key, given in (
+            ("metaData", settings.metadata),
+            ("internalData", settings.internal_data),
+        ):
+            if given is not None:
+                result[key] = encode_metadata(given, key)
         return result
 
     # ------------------------------------------------------------------------------ user addresses
@@ -182,17 +194,17 @@ class AddressService:
             return None
         return resolution.user
 
-    async def create_user_address(self, user_id: str, fields: Mapping[str, Any]) -> str:
+    async def create_user_address(self, user_id: str, new: NewUserAddress) -> str:
         main_address = await self._main_address(user_id)
-        parsed = parse_address(fields["address"], allow_wildcard=bool(fields.get("allowWildcard")))
-        main = bool(fields.get("main"))
+        parsed = parse_address(new.address, allow_wildcard=new.allow_wildcard)
+        main = new.main
         if main and parsed.is_wildcard:
             raise errors.InputValidationError(
                 "Main address can not contain *",
                 details={"address": "Main address can not contain *"},
             )
         document = self._document(
-            parsed, user=user_id, name=fields.get("name") or "", **self._tag_fields(fields)
+            parsed, user=user_id, name=new.name or "", **self._tag_fields(new)
         )
         await self._insert(document)
         if (main or not main_address) and not parsed.is_wildcard:
@@ -225,7 +237,7 @@ class AddressService:
         return _user_address(document, main_address)
 
     async def update_user_address(
-        self, user_id: str, ident: str, fields: Mapping[str, Any]
+        self, user_id: str, ident: str, change: UserAddressChanges
     ) -> None:
         main_address = await self._main_address(user_id)
         try:
@@ -233,17 +245,17 @@ class AddressService:
         except errors.AddressNotFound:
             raise errors.AddressNotFound("Invalid or unknown email address identifier") from None
         is_main = document["address"] == main_address
-        if fields.get("main") is False:
+        if change.main is False:
             raise errors.InputValidationError(
                 "Cannot unset main status", details={"main": "Cannot unset main status"}
             )
         changes: Document = {}
-        if fields.get("name") is not None:
-            changes["name"] = fields["name"]
-        changes.update(self._tag_fields(fields))
+        if change.name is not None:
+            changes["name"] = change.name
+        changes.update(self._tag_fields(change))
         new_address: ParsedAddress | None = None
-        if fields.get("address"):
-            new_address = parse_address(fields["address"], allow_wildcard=True)
+        if change.address:
+            new_address = parse_address(change.address, allow_wildcard=True)
             if new_address.address == document["address"]:
                 # the current address given back (a client echoing the record) is no rename
                 new_address = None
@@ -255,7 +267,7 @@ class AddressService:
                 addrview=new_address.addrview,
                 domain=new_address.domain,
             )
-        becomes_main = bool(fields.get("main")) and not is_main
+        becomes_main = bool(change.main) and not is_main
         if becomes_main and "*" in document["address"]:
             raise errors.WildcardNotPermitted()
         if changes:
@@ -304,11 +316,11 @@ class AddressService:
         return targets
 
     @staticmethod
-    def _autoreply(given: Mapping[str, Any] | None, current: Mapping[str, Any]) -> Document:
+    def _autoreply(given: Autoreply | None, current: Mapping[str, Any]) -> Document:
         """`given` merged over `current` key by key; a given autoreply is on unless it says not."""
         merged = dict(current)
         if given is not None:
-            for key, value in given.items():
+            for key, value in given.given().items():
                 if isinstance(value, datetime):
                     # stored in UTC: an offset given by the client must not shift the answer
                     value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
@@ -317,16 +329,16 @@ class AddressService:
             merged.setdefault("status", True)
         return merged or {"status": False}
 
-    async def create_forwarded(self, fields: Mapping[str, Any]) -> str:
-        parsed = parse_address(fields["address"], allow_wildcard=bool(fields.get("allowWildcard")))
+    async def create_forwarded(self, new: NewForwarded) -> str:
+        parsed = parse_address(new.address, allow_wildcard=new.allow_wildcard)
         document = self._document(
             parsed,
-            name=fields.get("name") or "",
-            targets=self._targets(list(fields.get("targets") or []), parsed.addrview),
-            forwards=int(fields.get("forwards") or 0),
-            autoreply=self._autoreply(fields.get("autoreply"), {}),
+            name=new.name or "",
+            targets=self._targets(list(new.targets or []), parsed.addrview),
+            forwards=int(new.forwards or 0),
+            autoreply=self._autoreply(new.autoreply, {}),
             forwardedDisabled=False,
-            **self._tag_fields(fields),
+            **self._tag_fields(new),
         )
         await self._insert(document)
         return str(document["_id"])
@@ -340,13 +352,13 @@ class AddressService:
     async def get_forwarded(self, address_id: str) -> ForwardedAddress:
         return _forwarded_address(await self._forwarded(address_id))
 
-    async def update_forwarded(self, address_id: str, fields: Mapping[str, Any]) -> None:
+    async def update_forwarded(self, address_id: str, change: ForwardedChanges) -> None:
         document = await self._forwarded(address_id)
-        changes: Document = self._tag_fields(fields)
+        changes: Document = self._tag_fields(change)
         view = document["addrview"]
         parsed: ParsedAddress | None = None
-        if fields.get("address"):
-            parsed = parse_address(fields["address"], allow_wildcard=True)
+        if change.address:
+            parsed = parse_address(change.address, allow_wildcard=True)
             if parsed.address == document["address"]:
                 parsed = None  # the current address given back is no rename
             elif parsed.is_wildcard or "*" in document["address"]:
@@ -355,21 +367,19 @@ class AddressService:
         if parsed is not None:
             changes.update(address=parsed.address, addrview=parsed.addrview, domain=parsed.domain)
             view = parsed.addrview
-        if fields.get("name") is not None:
-            changes["name"] = fields["name"]
-        if fields.get("targets") is not None:
-            changes["targets"] = self._targets(list(fields["targets"]), view)
+        if change.name is not None:
+            changes["name"] = change.name
+        if change.targets is not None:
+            changes["targets"] = self._targets(list(change.targets), view)
         elif parsed is not None:
             # renamed onto one of its own targets: that would forward to itself
             self._targets([target["value"] for target in document.get("targets", [])], view)
-        if fields.get("forwards") is not None:
-            changes["forwards"] = int(fields["forwards"])
-        if fields.get("forwardedDisabled") is not None:
-            changes["forwardedDisabled"] = bool(fields["forwardedDisabled"])
-        if fields.get("autoreply") is not None:
-            changes["autoreply"] = self._autoreply(
-                fields["autoreply"], document.get("autoreply", {})
-            )
+        if change.forwards is not None:
+            changes["forwards"] = int(change.forwards)
+        if change.forwarded_disabled is not None:
+            changes["forwardedDisabled"] = bool(change.forwarded_disabled)
+        if change.autoreply is not None:
+            changes["autoreply"] = self._autoreply(change.autoreply, document.get("autoreply", {}))
         if not changes:
             raise errors.NoUpdates()
         try:

@@ -1,8 +1,8 @@
 """User accounts: create, read, list, update, delete (deferred, restorable), passwords, quota.
 
-Input arrives as WildDuck's field names (already type-checked by the REST layer); this module
-applies the rules: username and address normalisation, password hashing or imported hashes,
-tags and metadata encoding, NoUpdates when a change changes nothing.
+Input arrives as typed records (account_inputs), output leaves as typed records
+(account_records); this module applies the rules: username and address normalisation, password
+hashing or imported hashes, tags and metadata encoding, NoUpdates when a change changes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from wildpy.storage.database import AlreadyExists, Document, new_id
 from wildpy.storage.listing import ListingCriteria
 from wildpy.storage.pagination import Page, PageRequest
 
+from .account_inputs import NewUser, UserChanges, UserSettings
 from .account_records import (
     Account,
     AccountSummary,
@@ -41,29 +42,12 @@ from .account_records import (
     TemporaryPassword,
 )
 from .addresses import AddressService
-from .limits import COUNTER_OF_FIELD, LIMIT_FIELDS, allowed, describe_limits
+from .limits import COUNTER_OF_FIELD, allowed, describe_limits
 from .mailboxes import MailboxService
 
 TEMP_PASSWORD_WINDOW = timedelta(hours=24)
 #: previous password hashes kept on the account (WildDuck keeps them all)
 OLD_PASSWORDS_KEPT = 10
-
-#: plain fields copied as given on create and update
-_PLAIN_FIELDS = (
-    "language",
-    "retention",
-    "spamLevel",
-    "uploadSentMessages",
-    "encryptMessages",
-    "encryptForwarded",
-    "pubKey",
-    "disabledScopes",
-    "fromWhitelist",
-    "featureFlags",
-    "disabled",
-    "suspended",
-    *LIMIT_FIELDS,
-)
 
 
 def _summary(user: Document) -> AccountSummary:
@@ -175,23 +159,30 @@ class UserService:
 
     # ------------------------------------------------------------------------------ creating
 
-    async def create(self, fields: Mapping[str, Any]) -> str:
-        username = validate_username(fields["username"])
+    async def create(self, new: NewUser | Mapping[str, Any]) -> str:
+        """A new user with its main address and default folders; its id.
+
+        A mapping of WildDuck's field names is still taken for the callers that pass one (the
+        CLI); it is read with `NewUser.from_fields`.
+        """
+        if not isinstance(new, NewUser):
+            new = NewUser.from_fields(new)
+        username = validate_username(new.username)
         user_id = new_id()
-        password_hash = await self._password_hash(fields)
-        address = self._main_address(username, fields)
-        tags, tagsview = normalize_tags(fields.get("tags") or [])
+        password_hash = await self._password_hash(new)
+        address = self._main_address(username, new)
+        tags, tagsview = normalize_tags(new.tags or [])
         document: Document = {
             "_id": user_id,
             "username": username,
             "unameview": username_view(username),
-            "name": fields.get("name") or "",
+            "name": new.name or "",
             "address": address,
             "language": "",
             "password": "",
             "authVersion": 1,
             "storageUsed": 0,
-            "targets": [self._target(value) for value in fields.get("targets") or []],
+            "targets": [self._target(value) for value in new.targets or []],
             "autoreply": False,
             "enabled2fa": [],
             "spamLevel": 50,
@@ -201,20 +192,18 @@ class UserService:
             "featureFlags": {},
             "tags": tags,
             "tagsview": tagsview,
-            "metaData": encode_metadata(fields.get("metaData") or {}, "metaData"),
-            "internalData": encode_metadata(fields.get("internalData") or {}, "internalData"),
+            "metaData": encode_metadata(new.metadata or {}, "metaData"),
+            "internalData": encode_metadata(new.internal_data or {}, "internalData"),
             "activated": True,
             "disabled": False,
             "suspended": False,
             "created": utcnow(),
         }
-        for key in _PLAIN_FIELDS:
-            if fields.get(key) is not None:
-                document[key] = fields[key]
-        if fields.get("mailboxes"):
-            document["mailboxNames"] = dict(fields["mailboxes"])
+        document.update(new.stored_values())
+        if new.mailboxes:
+            document["mailboxNames"] = dict(new.mailboxes)
         if password_hash:
-            if fields.get("requirePasswordChange"):
+            if new.require_password_change:
                 document["tempPassword"] = {
                     "password": password_hash,
                     "created": utcnow(),
@@ -230,7 +219,7 @@ class UserService:
         if address:
             try:
                 await self._addresses.insert_main_address(
-                    user_id, address, tags=tags if fields.get("addTagsToAddress") else []
+                    user_id, address, tags=tags if new.add_tags_to_address else []
                 )
             except Exception:
                 # nothing half-made: the account goes again when its address can not be added
@@ -240,7 +229,7 @@ class UserService:
             await self._mailboxes.create_defaults(
                 user_id,
                 str(document.get("language") or ""),
-                fields.get("mailboxes"),
+                new.mailboxes,
                 retention=int(document.get("retention") or 0),
             )
         except BaseException:
@@ -253,14 +242,14 @@ class UserService:
             raise
         return user_id
 
-    def _main_address(self, username: str, fields: Mapping[str, Any]) -> str:
+    def _main_address(self, username: str, new: NewUser) -> str:
         """The main address to create the user with ('' for none), validated before anything is
         written, so that an unusable address refuses the request instead of leaving a user
         without it."""
-        if fields.get("emptyAddress"):
+        if new.empty_address:
             return ""
-        if fields.get("address"):
-            return parse_address(fields["address"]).address
+        if new.address:
+            return parse_address(new.address).address
         try:
             return parse_address(default_address_for(username, self._email_domain)).address
         except errors.InputValidationError:
@@ -272,19 +261,20 @@ class UserService:
             )
             raise errors.InputValidationError(message, details={"address": message}) from None
 
-    async def _password_hash(self, fields: Mapping[str, Any]) -> str:
-        password = fields.get("password")
+    async def _password_hash(self, settings: UserSettings) -> str:
+        password: object = settings.password
         if password in (None, False, ""):
             return ""
         if not isinstance(password, str):
+            # a mapping from a caller that did not check its types (see `create`)
             raise errors.InputValidationError(details={"password": '"password" must be a string'})
-        if fields.get("hashedPassword"):
+        if settings.hashed_password:
             if not passwords.is_supported_hash(password):
                 raise errors.InputValidationError(
                     "Unsupported password hash", details={"password": "unsupported hash format"}
                 )
             return password
-        if fields.get("allowUnsafe") is False and passwords.is_insecure_password(password):
+        if settings.allow_unsafe is False and passwords.is_insecure_password(password):
             raise errors.InsecurePasswordError()
         try:
             return await passwords.hash_password_async(password)
@@ -299,38 +289,38 @@ class UserService:
     # ------------------------------------------------------------------------------ updating
 
     async def update(
-        self, user_id: str, fields: Mapping[str, Any], *, via_token: str | None = None
+        self, user_id: str, change: UserChanges, *, via_token: str | None = None
     ) -> None:
-        """PUT /users/:id. `via_token`: the caller's token hash, kept valid by a password change."""
+        """Apply `change`; 400 NoUpdates when it changes nothing. `via_token`: the caller's
+        token hash, kept valid by a password change."""
         user = await self.load(user_id)
-        changes: Document = {}
-        for key in _PLAIN_FIELDS:
-            if key in fields and fields[key] is not None and user.get(key) != fields[key]:
-                changes[key] = fields[key]
-        if "name" in fields and fields["name"] is not None and fields["name"] != user.get("name"):
-            changes["name"] = fields["name"]
-        if fields.get("targets") is not None:
-            targets = [self._target(value) for value in fields["targets"]]
+        changes: Document = {
+            key: value for key, value in change.stored_values().items() if user.get(key) != value
+        }
+        if change.name is not None and change.name != user.get("name"):
+            changes["name"] = change.name
+        if change.targets is not None:
+            targets = [self._target(value) for value in change.targets]
             if [t["value"] for t in targets] != [t["value"] for t in user.get("targets", [])]:
                 changes["targets"] = targets
-        if fields.get("tags") is not None:
-            tags, tagsview = normalize_tags(fields["tags"])
+        if change.tags is not None:
+            tags, tagsview = normalize_tags(change.tags)
             if tags != user.get("tags", []):
                 changes.update(tags=tags, tagsview=tagsview)
-        for key in ("metaData", "internalData"):
-            if fields.get(key) is not None:
-                encoded = encode_metadata(fields[key], key)
+        for key, given in (("metaData", change.metadata), ("internalData", change.internal_data)):
+            if given is not None:
+                encoded = encode_metadata(given, key)
                 if encoded != user.get(key):
                     changes[key] = encoded
-        if fields.get("disable2fa") and user.get("enabled2fa"):
+        if change.disable2fa and user.get("enabled2fa"):
             changes["enabled2fa"] = []
 
         increments: Document = {}
         unsets: list[str] = []
-        password_change = "password" in fields and fields["password"] is not None
+        password_change = change.password is not None
         if password_change:
-            await self._check_existing_password(user, fields.get("existingPassword"))
-            new_hash = await self._password_hash(fields)
+            await self._check_existing_password(user, change.existing_password)
+            new_hash = await self._password_hash(change)
             changes["password"] = new_hash
             changes["passwordChange"] = utcnow()
             if user.get("password"):
@@ -341,8 +331,8 @@ class UserService:
             if "tempPassword" in user:
                 unsets.append("tempPassword")
             increments["authVersion"] = 1
-        elif fields.get("existingPassword") is not None:
-            await self._check_existing_password(user, fields["existingPassword"])
+        elif change.existing_password is not None:
+            await self._check_existing_password(user, change.existing_password)
         if changes.get("suspended") is True:
             increments["authVersion"] = 1  # a suspension logs every token out
 
