@@ -2,7 +2,8 @@
 
 An address document has `user` when it belongs to a user; a forwarded address has none and carries
 `targets`. The unique key is `addrview` (addressing.address_view). Resolution goes exact key,
-then the domain alias target, then wildcards, each wildcard step in one `$in` query.
+then the domain alias target, then wildcards, each wildcard step in one `$in` query; it answers
+a `Resolution` (the owner or the forward targets, and why) that SMTP and REST both use.
 """
 
 from __future__ import annotations
