@@ -9,7 +9,21 @@ from aiohttp import web
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from wildpy import errors
+from wildpy.services.account_inputs import (
+    ForwardedChanges,
+    NewForwarded,
+    NewUserAddress,
+    UserAddressChanges,
+)
 
+from .address_views import (
+    address_row,
+    forwarded_body,
+    register_row,
+    rename_body,
+    resolution_body,
+    user_address_body,
+)
 from .auth import permit, permit_listing
 from .context import runtime
 from .openapi import documented
@@ -141,17 +155,19 @@ def _fields(params: Params, *exclude: str) -> dict[str, Any]:
 async def list_addresses(request: web.Request) -> web.Response:
     params = await read_params(request, ListAddresses, body=False)
     permission, only_user = permit_listing(request, "addresslisting")
-    page, rows = await runtime(request).addresses.list_all(
+    page, addresses = await runtime(request).addresses.list_all(
         params.paging,
         query=params.query,
         forward=params.forward,
         tags=params.tags,
         required_tags=params.requiredTags,
         only_user=only_user,
-        meta=bool(params.metaData),
-        internal=bool(params.internalData),
     )
-    rows = [permission.filter(row) for row in rows]
+    meta, internal = bool(params.metaData), bool(params.internalData)
+    rows = [
+        permission.filter(address_row(address, meta=meta, internal=internal))
+        for address in addresses
+    ]
     return page_answer(page, rows, query=params.query or "")
 
 
@@ -160,10 +176,10 @@ async def list_addresses(request: web.Request) -> web.Response:
 async def resolve_address(request: web.Request) -> web.Response:
     params = await read_params(request, ResolveAddress, body=False)
     permit(request, "read", "addresses")
-    found = await runtime(request).addresses.resolve(
+    resolution = await runtime(request).addresses.resolve(
         params.address, allow_wildcard=bool(params.allowWildcard)
     )
-    return ok(**found)
+    return ok(**resolution_body(resolution))
 
 
 @routes.put("/addresses/renameDomain")
@@ -171,7 +187,8 @@ async def resolve_address(request: web.Request) -> web.Response:
 async def rename_domain(request: web.Request) -> web.Response:
     params = await read_params(request, RenameDomain)
     permit(request, "update", "addresses")
-    return ok(**await runtime(request).addresses.rename_domain(params.oldDomain, params.newDomain))
+    rename = await runtime(request).addresses.rename_domain(params.oldDomain, params.newDomain)
+    return ok(**rename_body(rename))
 
 
 # ---------------------------------------------------------------------------------- forwarded
@@ -183,7 +200,9 @@ async def create_forwarded(request: web.Request) -> web.Response:
     params = await read_params(request, CreateForwarded)
     permission = permit(request, "create", "addresses")
     return ok(
-        id=await runtime(request).addresses.create_forwarded(permission.filter(_fields(params)))
+        id=await runtime(request).addresses.create_forwarded(
+            NewForwarded.from_fields(permission.filter(_fields(params)))
+        )
     )
 
 
@@ -192,7 +211,8 @@ async def create_forwarded(request: web.Request) -> web.Response:
 async def get_forwarded(request: web.Request) -> web.Response:
     params = await read_params(request, ForwardedPath, body=False)
     permission = permit(request, "read", "addresses")
-    return ok(**permission.filter(await runtime(request).addresses.get_forwarded(params.address)))
+    forwarded = await runtime(request).addresses.get_forwarded(params.address)
+    return ok(**permission.filter(forwarded_body(forwarded)))
 
 
 @routes.put("/addresses/forwarded/{id}")
@@ -207,7 +227,7 @@ async def update_forwarded(request: web.Request) -> web.Response:
     params = await read_params(request, UpdateForwarded)
     permission = permit(request, "update", "addresses")
     await runtime(request).addresses.update_forwarded(
-        params.id, permission.filter(_fields(params, "id"))
+        params.id, ForwardedChanges.from_fields(permission.filter(_fields(params, "id")))
     )
     return ok()
 
@@ -230,7 +250,7 @@ async def create_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, CreateUserAddress)
     permission = permit(request, "create", "addresses", owner=params.user)
     address_id = await runtime(request).addresses.create_user_address(
-        params.user, permission.filter(_fields(params, "user"))
+        params.user, NewUserAddress.from_fields(permission.filter(_fields(params, "user")))
     )
     return ok(id=address_id)
 
@@ -240,12 +260,10 @@ async def create_user_address(request: web.Request) -> web.Response:
 async def list_user_addresses(request: web.Request) -> web.Response:
     params = await read_params(request, UserAddressQuery, body=False)
     permission = permit(request, "read", "addresses", owner=params.user)
-    rows = await runtime(request).addresses.list_user_addresses(
-        params.user,
-        meta=bool(params.metaData),
-        internal=bool(params.internalData) and permission.allows_attribute("internalData"),
-    )
-    return ok(results=rows)
+    addresses = await runtime(request).addresses.list_user_addresses(params.user)
+    meta = bool(params.metaData)
+    internal = bool(params.internalData) and permission.allows_attribute("internalData")
+    return ok(results=[user_address_body(row, meta=meta, internal=internal) for row in addresses])
 
 
 @routes.get("/users/{user}/addressregister")
@@ -253,8 +271,8 @@ async def list_user_addresses(request: web.Request) -> web.Response:
 async def address_register(request: web.Request) -> web.Response:
     params = await read_params(request, Register, body=False)
     permit(request, "read", "addresses", owner=params.user)
-    rows = await runtime(request).addresses.register(params.user, params.query, params.limit)
-    return ok(results=rows)
+    entries = await runtime(request).addresses.register(params.user, params.query, params.limit)
+    return ok(results=[register_row(entry) for entry in entries])
 
 
 @routes.get("/users/{user}/addresses/{address:[^/]+}")
@@ -262,10 +280,9 @@ async def address_register(request: web.Request) -> web.Response:
 async def get_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, UserAddressPath, body=False)
     permission = permit(request, "read", "addresses", owner=params.user)
-    found = await runtime(request).addresses.get_user_address(
-        params.user, params.address, internal=permission.allows_attribute("internalData")
-    )
-    return ok(**found)
+    address = await runtime(request).addresses.get_user_address(params.user, params.address)
+    internal = permission.allows_attribute("internalData")
+    return ok(**user_address_body(address, meta=True, internal=internal))
 
 
 @routes.put("/users/{user}/addresses/{id}")
@@ -281,7 +298,9 @@ async def update_user_address(request: web.Request) -> web.Response:
     params = await read_params(request, UpdateUserAddress)
     permission = permit(request, "update", "addresses", owner=params.user)
     await runtime(request).addresses.update_user_address(
-        params.user, params.id, permission.filter(_fields(params, "user", "id"))
+        params.user,
+        params.id,
+        UserAddressChanges.from_fields(permission.filter(_fields(params, "user", "id"))),
     )
     return ok()
 

@@ -38,7 +38,8 @@ class ResolveAlias(Params):
 async def list_aliases(request: web.Request) -> web.Response:
     params = await read_params(request, ListAliases, body=False)
     permit(request, "read", "domainaliases")
-    page, rows = await runtime(request).domain_aliases.list(params.paging, query=params.query)
+    page, aliases = await runtime(request).domain_aliases.list(params.paging, query=params.query)
+    rows = [{"id": a["id"], "alias": a["alias"], "domain": a["domain"]} for a in aliases]
     return page_answer(page, rows, query=params.query or "")
 
 
@@ -63,7 +64,10 @@ async def resolve_alias(request: web.Request) -> web.Response:
 async def get_alias(request: web.Request) -> web.Response:
     params = await read_params(request, AliasPath, body=False)
     permit(request, "read", "domainaliases")
-    return ok(**await runtime(request).domain_aliases.get(params.alias))
+    alias = await runtime(request).domain_aliases.get(params.alias)
+    return ok(
+        id=alias["id"], alias=alias["alias"], domain=alias["domain"], created=alias["created"]
+    )
 
 
 @routes.delete("/domainaliases/{alias}")

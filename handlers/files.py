@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import BeforeValidator, Field
 
 from wildpy import errors
+from wildpy.services.files import StoredFile
 
 from .auth import permit
 from .context import request_id, runtime
@@ -92,6 +93,19 @@ def safe_content_type(content_type: str) -> str:
     return "application/octet-stream"
 
 
+def file_row(stored: StoredFile) -> dict[str, Any]:
+    """A row of `GET /users/:user/storage` (WildDuck's shape; `cid` only when set)."""
+    row: dict[str, Any] = {
+        "id": stored.id,
+        "filename": stored.filename,
+        "contentType": stored.content_type,
+    }
+    if stored.cid:
+        row["cid"] = stored.cid
+    row.update(size=stored.size, created=stored.created, md5=stored.md5)
+    return row
+
+
 @routes.post("/users/{user}/storage")
 @documented(UploadFile, errors.UserNotFound)
 async def upload_file(request: web.Request) -> web.Response:
@@ -115,8 +129,8 @@ async def upload_file(request: web.Request) -> web.Response:
 async def list_files(request: web.Request) -> web.Response:
     params = await read_params(request, ListFiles, body=False)
     permit(request, "read", "storage", owner=params.user)
-    page, rows = await runtime(request).files.list(params.user, params.paging, query=params.query)
-    return page_answer(page, rows, query=params.query or "")
+    page, files = await runtime(request).files.list(params.user, params.paging, query=params.query)
+    return page_answer(page, [file_row(stored) for stored in files], query=params.query or "")
 
 
 @routes.get("/users/{user}/storage/{file}")

@@ -11,11 +11,21 @@ from pydantic import AfterValidator, Field
 from wildpy import errors
 from wildpy.addressing import validate_username
 from wildpy.errors import InputValidationError
+from wildpy.services.account_inputs import NewUser, UserChanges
 
 from .auth import permit, permit_listing
 from .context import auth, runtime
 from .openapi import documented
 from .responses import ok, page_answer
+from .user_views import (
+    deletion_body,
+    password_body,
+    quota_body,
+    restore_body,
+    restore_info_body,
+    user_body,
+    user_row,
+)
 from .validation import Bool, ObjectIdStr, PageParams, Params, read_params
 
 routes = web.RouteTableDef()
@@ -152,10 +162,12 @@ async def list_users(request: web.Request) -> web.Response:
         tags=params.tags,
         required_tags=params.requiredTags,
         only_user=only_user,
-        include_meta=bool(params.metaData),
-        include_internal=bool(params.internalData),
     )
-    rows = [permission.filter(row) for row in result.results]
+    meta, internal = bool(params.metaData), bool(params.internalData)
+    rows = [
+        permission.filter(user_row(account, meta=meta, internal=internal))
+        for account in result.results
+    ]
     return page_answer(result.page, rows, query=params.query or "")
 
 
@@ -170,7 +182,8 @@ async def list_users(request: web.Request) -> web.Response:
 async def create_user(request: web.Request) -> web.Response:
     params = await read_params(request, CreateUser)
     permission = permit(request, "create", "users")
-    user_id = await runtime(request).users.create(permission.filter(_fields(params)))
+    new_user = NewUser.from_fields(permission.filter(_fields(params)))
+    user_id = await runtime(request).users.create(new_user)
     return ok(id=user_id)
 
 
@@ -188,7 +201,7 @@ async def get_user(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath, body=False)
     permission = permit(request, "read", "users", owner=params.user)
     user = await runtime(request).users.get(params.user, known=auth(request).user_document)
-    return ok(**permission.filter(user))
+    return ok(**permission.filter(user_body(user)))
 
 
 @routes.put("/users/{user}")
@@ -206,7 +219,7 @@ async def update_user(request: web.Request) -> web.Response:
     caller = auth(request)
     await runtime(request).users.update(
         params.user,
-        permission.filter(_fields(params, "user")),
+        UserChanges.from_fields(permission.filter(_fields(params, "user"))),
         via_token=caller.token_hash if caller.user == params.user else None,
     )
     return ok()
@@ -218,7 +231,7 @@ async def delete_user(request: web.Request) -> web.Response:
     params = await read_params(request, DeleteUser)
     permit(request, "delete", "users")
     delete_after = params.deleteAfter if isinstance(params.deleteAfter, datetime) else None
-    return ok(**await runtime(request).users.delete(params.user, delete_after))
+    return ok(**deletion_body(await runtime(request).users.delete(params.user, delete_after)))
 
 
 @routes.put("/users/{user}/logout")
@@ -226,7 +239,7 @@ async def delete_user(request: web.Request) -> web.Response:
 async def logout_user(request: web.Request) -> web.Response:
     params = await read_params(request, Logout)
     permit(request, "read", "users", owner=params.user)
-    await runtime(request).users.load(params.user, {"_id": 1})
+    await runtime(request).users.require(params.user)
     return ok()
 
 
@@ -235,7 +248,7 @@ async def logout_user(request: web.Request) -> web.Response:
 async def recalculate_quota(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath)
     permit(request, "update", "users", owner=params.user)
-    return ok(**await runtime(request).users.recalculate_quota(params.user))
+    return ok(**quota_body(await runtime(request).users.recalculate_quota(params.user)))
 
 
 @routes.post("/users/{user}/password/reset")
@@ -244,7 +257,8 @@ async def reset_password(request: web.Request) -> web.Response:
     params = await read_params(request, ResetPassword)
     permit(request, "update", "users")
     valid_after = params.validAfter if isinstance(params.validAfter, datetime) else None
-    return ok(**await runtime(request).users.reset_password(params.user, valid_after))
+    temporary = await runtime(request).users.reset_password(params.user, valid_after)
+    return ok(**password_body(temporary))
 
 
 @routes.get("/users/{user}/restore")
@@ -252,7 +266,7 @@ async def reset_password(request: web.Request) -> web.Response:
 async def restore_info(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath, body=False)
     permit(request, "read", "users", owner=params.user)
-    return ok(**await runtime(request).users.restore_info(params.user))
+    return ok(**restore_info_body(await runtime(request).users.restore_info(params.user)))
 
 
 @routes.post("/users/{user}/restore")
@@ -260,4 +274,4 @@ async def restore_info(request: web.Request) -> web.Response:
 async def restore_user(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath)
     permit(request, "update", "users", owner=params.user)
-    return ok(**await runtime(request).users.restore(params.user))
+    return ok(**restore_body(await runtime(request).users.restore(params.user)))

@@ -162,6 +162,10 @@ class StorageFiles(Collection):
             # the embedded server answers a missing file with OperationFailure, not NoFile
             log.warning("could not delete GridFS file %s/%s: %s", self.bucket_name, file_id, exc)
 
+    async def file_of_user(self, user: str, file_id: str) -> Document | None:
+        """The metadata of `user`'s file `file_id`; None when the user has no such file."""
+        return await self.collection.find_one({"_id": file_id, "user": user})
+
     async def page_of_user(
         self,
         user: str,

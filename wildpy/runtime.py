@@ -136,7 +136,6 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
     domain_aliases = DomainAliasService(repos.domain_aliases)
     addresses = AddressService(repos.addresses, domain_aliases, repos.users, repos.address_register)
     users = UserService(
-        database,
         repos.users,
         repos.deleted_users,
         repos.tokens,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from wildpy import errors
 from wildpy.addressing import normalize_domain
+from wildpy.clock import utcnow
 from wildpy.storage.accounts import DomainAliases
 from wildpy.storage.database import AlreadyExists, new_id
 from wildpy.storage.pagination import Page, PageRequest
 
-from .listing import contains
+from .account_records import DomainAlias, DomainAliasSummary
 
 
 class DomainAliasService:
@@ -20,21 +18,18 @@ class DomainAliasService:
 
     async def retarget(self, old_domain: str, new_domain: str) -> int:
         """Point the aliases of `old_domain` at `new_domain` (a domain rename)."""
-        return await self._aliases.update_many(
-            {"domain": old_domain}, {"$set": {"domain": new_domain}}
-        )
+        return await self._aliases.retarget(old_domain, new_domain)
 
     async def target_of(self, domain: str) -> str | None:
         """The domain that `domain` is an alias of, if it is one."""
-        alias = await self._aliases.find_one({"alias": domain}, {"domain": 1})
-        return str(alias["domain"]) if alias else None
+        return await self._aliases.target_of(domain)
 
     async def create(self, alias: str, domain: str) -> str:
         document = {
             "_id": new_id(),
             "alias": normalize_domain(alias, field="alias"),
             "domain": normalize_domain(domain),
-            "created": datetime.now(UTC),
+            "created": utcnow(),
         }
         try:
             await self._aliases.insert(document)
@@ -42,8 +37,8 @@ class DomainAliasService:
             raise errors.AliasExists(details={"alias": document["alias"]}) from None
         return str(document["_id"])
 
-    async def get(self, alias_id: str) -> dict[str, Any]:
-        document = await self._aliases.get(alias_id)
+    async def get(self, alias_id: str) -> DomainAlias:
+        document = await self._aliases.by_id(alias_id)
         if document is None:
             raise errors.AliasNotFound()
         return {
@@ -58,21 +53,20 @@ class DomainAliasService:
             name = normalize_domain(alias, field="alias")
         except errors.InputValidationError:
             raise errors.AliasNotFound() from None
-        document = await self._aliases.find_one({"alias": name}, {"_id": 1})
-        if document is None:
+        alias_id = await self._aliases.id_of(name)
+        if alias_id is None:
             raise errors.AliasNotFound()
-        return str(document["_id"])
+        return alias_id
 
     async def delete(self, alias_id: str) -> None:
-        if not await self._aliases.delete_one({"_id": alias_id}):
+        if not await self._aliases.remove(alias_id):
             raise errors.AliasNotFound()
 
     async def list(
         self, paging: PageRequest, *, query: str | None
-    ) -> tuple[Page, list[dict[str, Any]]]:
-        filters = contains(("alias", "domain"), query) or {}
-        result = await self._aliases.page(filters, paging, field="alias")
-        rows = [
+    ) -> tuple[Page, list[DomainAliasSummary]]:
+        result = await self._aliases.page_matching(query, paging)
+        rows: list[DomainAliasSummary] = [
             {"id": d["_id"], "alias": d["alias"], "domain": d["domain"]} for d in result.results
         ]
         return result, rows

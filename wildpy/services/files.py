@@ -18,9 +18,9 @@ import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from wildpy import errors
+from wildpy.clock import utcnow
 from wildpy.storage.accounts import Users
 from wildpy.storage.database import Document, is_id, new_id
 from wildpy.storage.files import (
@@ -56,10 +56,6 @@ _BASE64_URLSAFE = str.maketrans("-_", "+/")
 _REGEX_SPECIAL = re.compile(r"[.*+?^${}()|\[\]\\]")
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class StoredFile:
     """The metadata of one uploaded file."""
@@ -85,18 +81,6 @@ class StoredFile:
             created=document["created"],
             cid=document.get("cid"),
         )
-
-    def listing(self) -> dict[str, Any]:
-        """The row of `GET /users/:user/storage` (WildDuck's shape; `cid` only when set)."""
-        row: dict[str, Any] = {
-            "id": self.id,
-            "filename": self.filename,
-            "contentType": self.content_type,
-        }
-        if self.cid:
-            row["cid"] = self.cid
-        row.update(size=self.size, created=self.created, md5=self.md5)
-        return row
 
 
 class OpenFile:
@@ -195,7 +179,7 @@ class FileService:
         self.max_size = min(max_size, MAX_GRIDFS_FILE_SIZE)
 
     async def _require_user(self, user: str) -> None:
-        if not is_id(user) or await self._users.get(user, {"_id": 1}) is None:
+        if not is_id(user) or not await self._users.exists(user):
             raise errors.UserNotFound()
 
     # ------------------------------------------------------------------------------ upload
@@ -255,7 +239,7 @@ class FileService:
 
     async def list(
         self, user: str, paging: PageRequest, *, query: str | None = None
-    ) -> tuple[Page, list[dict[str, Any]]]:
+    ) -> tuple[Page, list[StoredFile]]:
         """One page of `user`'s files by file name; `query` matches a part of the file name,
         literally and case-insensitively. 404 UserNotFound for an unknown user."""
         query = _blank_to_none(query)
@@ -269,8 +253,7 @@ class FileService:
         if result.total == 0:
             # only an empty answer needs to know whether the user exists (saves a round trip)
             await self._require_user(user)
-        rows = [StoredFile.from_document(document).listing() for document in result.results]
-        return result, rows
+        return result, [StoredFile.from_document(document) for document in result.results]
 
     # ------------------------------------------------------------------------------ read
 
@@ -278,7 +261,7 @@ class FileService:
         """The metadata of `user`'s file `file_id`; 404 FileNotFound when the user has none."""
         if not is_id(user) or not is_id(file_id):
             raise errors.FileNotFound()
-        document = await self._files.find_one({"_id": file_id, "user": user})
+        document = await self._files.file_of_user(user, file_id)
         if document is None:
             raise errors.FileNotFound()
         return StoredFile.from_document(document)

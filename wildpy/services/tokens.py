@@ -13,9 +13,9 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from wildpy.clock import utcnow
 from wildpy.storage.accounts import AccessTokens, Users
 from wildpy.storage.database import Document, is_id
 
@@ -39,10 +39,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 class TokenService:
     def __init__(self, tokens: AccessTokens, users: Users, *, ttl: int, lifetime: int) -> None:
         self._tokens = tokens
@@ -53,7 +49,7 @@ class TokenService:
 
     async def create_user_token(self, user_id: str, auth_version: int) -> str:
         token = secrets.token_hex(20)
-        created = now()
+        created = utcnow()
         start = int(created.timestamp())
         await self._tokens.insert(
             {
@@ -75,7 +71,7 @@ class TokenService:
             "_id": hash_token(token),
             "user": user,
             "role": role,
-            "created": now(),
+            "created": utcnow(),
         }
         if description:
             document["description"] = description
@@ -87,17 +83,17 @@ class TokenService:
         if not _TOKEN.match(token):
             return None
         token_hash = hash_token(token)
-        record = await self._tokens.get(token_hash)
+        record = await self._tokens.by_hash(token_hash)
         if record is None:
             return None
         moment = int(time.time())
         expires = record.get("expires")
         if expires is not None and (expires <= moment or record["lifetimeEnd"] <= moment):
-            await self._tokens.delete_one({"_id": token_hash})
+            await self._tokens.remove(token_hash)
             return None
         user_document = None
         if record["role"] == "user" or is_id(record["user"]):
-            user_document = await self._users.get(record["user"])
+            user_document = await self._users.by_id(record["user"])
             if user_document is None:
                 return None
             if "authVersion" in record and record["authVersion"] < user_document.get(
@@ -107,15 +103,15 @@ class TokenService:
         if expires is not None:
             slid = min(moment + self._ttl, record["lifetimeEnd"])
             if slid - expires > self._slide_granularity:
-                await self._tokens.update_one({"_id": token_hash}, {"$set": {"expires": slid}})
+                await self._tokens.slide(token_hash, slid)
         return TokenIdentity(record["role"], record["user"], token_hash, user_document)
 
     async def revoke(self, token_hash: str) -> bool:
-        return await self._tokens.delete_one({"_id": token_hash}) > 0
+        return await self._tokens.remove(token_hash) > 0
 
     async def reissue(self, token_hash: str, auth_version: int) -> None:
         """Keep the token that changed the password valid at the new authVersion."""
-        await self._tokens.update_one({"_id": token_hash}, {"$set": {"authVersion": auth_version}})
+        await self._tokens.set_auth_version(token_hash, auth_version)
 
     async def purge_expired(self) -> int:
-        return await self._tokens.delete_many({"expires": {"$lt": int(time.time())}})
+        return await self._tokens.remove_expired(int(time.time()))

@@ -1,8 +1,8 @@
 """User accounts: create, read, list, update, delete (deferred, restorable), passwords, quota.
 
-Input arrives as WildDuck's field names (already type-checked by the REST layer); this module
-applies the rules: username and address normalisation, password hashing or imported hashes,
-tags and metadata encoding, NoUpdates when a change changes nothing.
+Input arrives as typed records (account_inputs), output leaves as typed records
+(account_records); this module applies the rules: username and address normalisation, password
+hashing or imported hashes, tags and metadata encoding, NoUpdates when a change changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import secrets
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from wildpy import errors, passwords
@@ -23,64 +23,67 @@ from wildpy.addressing import (
     username_view,
     validate_username,
 )
+from wildpy.clock import utcnow
 from wildpy.counters import Counters
 from wildpy.fields import decode_metadata, encode_metadata, normalize_tags
 from wildpy.storage.accounts import AccessTokens, DeletedUsers, Users
-from wildpy.storage.database import AlreadyExists, Database, Document, new_id
+from wildpy.storage.database import AlreadyExists, Document, new_id
+from wildpy.storage.listing import ListingCriteria
 from wildpy.storage.pagination import Page, PageRequest
 
+from .account_inputs import NewUser, UserChanges, UserSettings
+from .account_records import (
+    Account,
+    AccountSummary,
+    DeletedAccount,
+    Deletion,
+    QuotaRecount,
+    Restoration,
+    TemporaryPassword,
+)
 from .addresses import AddressService
-from .limits import COUNTER_OF_FIELD, LIMIT_FIELDS, allowed, describe_limits
-from .listing import listing_filter
+from .limits import COUNTER_OF_FIELD, allowed, describe_limits
 from .mailboxes import MailboxService
 
 TEMP_PASSWORD_WINDOW = timedelta(hours=24)
 #: previous password hashes kept on the account (WildDuck keeps them all)
 OLD_PASSWORDS_KEPT = 10
 
-#: plain fields copied as given on create and update
-_PLAIN_FIELDS = (
-    "language",
-    "retention",
-    "spamLevel",
-    "uploadSentMessages",
-    "encryptMessages",
-    "encryptForwarded",
-    "pubKey",
-    "disabledScopes",
-    "fromWhitelist",
-    "featureFlags",
-    "disabled",
-    "suspended",
-    *LIMIT_FIELDS,
-)
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _account_state(user: Document) -> dict[str, bool]:
-    """The flags every view of a user shows. A temporary password counts as a password (as in
+def _summary(user: Document) -> AccountSummary:
+    """The listing view of a stored user. A temporary password counts as a password (as in
     WildDuck)."""
     return {
-        "hasPasswordSet": bool(user.get("password") or user.get("tempPassword")),
+        "id": user["_id"],
+        "username": user["username"],
+        "name": user.get("name", ""),
+        "address": user.get("address", ""),
+        "tags": user.get("tags", []),
+        "targets": [target["value"] for target in user.get("targets", [])],
+        "enabled2fa": user.get("enabled2fa", []),
+        "autoreply": bool(user.get("autoreply")),
+        "encrypt_messages": bool(user.get("encryptMessages")),
+        "encrypt_forwarded": bool(user.get("encryptForwarded")),
+        "quota_allowed": allowed(user, "quota"),
+        "storage_used": int(user.get("storageUsed", 0)),
+        "has_password": bool(user.get("password") or user.get("tempPassword")),
         "activated": user.get("activated", True),
         "disabled": user.get("disabled", False),
         "suspended": user.get("suspended", False),
+        "metadata": decode_metadata(user.get("metaData")),
+        "internal_data": decode_metadata(user.get("internalData")),
     }
 
 
 @dataclass(frozen=True)
 class UserPage:
     page: Page
-    results: list[dict[str, Any]]
+    results: list[AccountSummary]
 
 
 class UserService:
     def __init__(
         self,
-        db: Database,
         users: Users,
         deleted_users: DeletedUsers,
         tokens: AccessTokens,
@@ -90,7 +93,6 @@ class UserService:
         email_domain: str,
         mailboxes: MailboxService,
     ) -> None:
-        self._db = db
         self._users = users
         self._deleted = deleted_users
         self._tokens = tokens
@@ -102,37 +104,32 @@ class UserService:
     # ------------------------------------------------------------------------------ reading
 
     async def load(self, user_id: str, projection: Document | None = None) -> Document:
+        """The stored user; 404 UserNotFound. (`projection` is for the callers outside the
+        account side that still pass one; `require` says "it must exist" without it.)"""
         user = await self._users.get(user_id, projection)
         if user is None:
             raise errors.UserNotFound()
         return user
 
-    async def get(self, user_id: str, *, known: Document | None = None) -> dict[str, Any]:
-        """GET /users/:id. `known` is the caller's own document when auth already read it."""
+    async def require(self, user_id: str) -> None:
+        """404 UserNotFound unless the user exists."""
+        if not await self._users.exists(user_id):
+            raise errors.UserNotFound()
+
+    async def get(self, user_id: str, *, known: Document | None = None) -> Account:
+        """The user with its settings and limits. `known` is the caller's own stored user when
+        authentication already read it (saves a round trip)."""
         user = known if known is not None and known["_id"] == user_id else await self.load(user_id)
         return {
-            "id": user["_id"],
-            "username": user["username"],
-            "name": user.get("name", ""),
-            "address": user.get("address", ""),
+            **_summary(user),
             "language": user.get("language", ""),
-            "retention": user.get("retention") or False,
-            "enabled2fa": user.get("enabled2fa", []),
-            "autoreply": bool(user.get("autoreply")),
-            "encryptMessages": bool(user.get("encryptMessages")),
-            "encryptForwarded": bool(user.get("encryptForwarded")),
-            "pubKey": user.get("pubKey", ""),
-            "spamLevel": user.get("spamLevel", 50),
-            "keyInfo": False,
-            "metaData": decode_metadata(user.get("metaData")),
-            "internalData": decode_metadata(user.get("internalData")),
-            "targets": [target["value"] for target in user.get("targets", [])],
+            "retention": user.get("retention") or 0,
+            "pub_key": user.get("pubKey", ""),
+            "spam_level": user.get("spamLevel", 50),
+            "from_whitelist": user.get("fromWhitelist", []),
+            "feature_flags": user.get("featureFlags", {}),
+            "disabled_scopes": user.get("disabledScopes", []),
             "limits": await describe_limits(self._counters, user),
-            "tags": user.get("tags", []),
-            "fromWhitelist": user.get("fromWhitelist", []),
-            "featureFlags": user.get("featureFlags", {}),
-            "disabledScopes": user.get("disabledScopes", []),
-            **_account_state(user),
         }
 
     async def list(
@@ -144,42 +141,10 @@ class UserService:
         tags: str | None = None,
         required_tags: str | None = None,
         only_user: str | None = None,
-        include_meta: bool = False,
-        include_internal: bool = False,
     ) -> UserPage:
-        filters = listing_filter(
-            text_fields=("address", "unameview"),
-            query=query,
-            forward=forward,
-            tags=tags,
-            required_tags=required_tags,
-            owner={"_id": only_user} if only_user is not None else None,
-        )
-        result = await self._users.page(filters, paging)
-        rows = [self._listing(user, include_meta, include_internal) for user in result.results]
-        return UserPage(result, rows)
-
-    @staticmethod
-    def _listing(user: Document, include_meta: bool, include_internal: bool) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "id": user["_id"],
-            "username": user["username"],
-            "name": user.get("name", ""),
-            "address": user.get("address", ""),
-            "tags": user.get("tags", []),
-            "targets": [target["value"] for target in user.get("targets", [])],
-            "enabled2fa": user.get("enabled2fa", []),
-            "autoreply": bool(user.get("autoreply")),
-            "encryptMessages": bool(user.get("encryptMessages")),
-            "encryptForwarded": bool(user.get("encryptForwarded")),
-            "quota": {"allowed": allowed(user, "quota"), "used": int(user.get("storageUsed", 0))},
-            **_account_state(user),
-        }
-        if include_meta:
-            row["metaData"] = decode_metadata(user.get("metaData"))
-        if include_internal:
-            row["internalData"] = decode_metadata(user.get("internalData"))
-        return row
+        criteria = ListingCriteria(query, forward, tags, required_tags)
+        result = await self._users.page_matching(criteria, paging, only_user=only_user)
+        return UserPage(result, [_summary(user) for user in result.results])
 
     async def resolve(self, username: str) -> str:
         """The id of the user with this username, or owning this address."""
@@ -187,30 +152,37 @@ class UserService:
             owner = await self._addresses.owner_of(username)
             if owner is not None:
                 return owner
-        user = await self._users.find_one({"unameview": username_view(username)}, {"_id": 1})
-        if user is None:
+        user_id = await self._users.id_by_username(username_view(username))
+        if user_id is None:
             raise errors.UserNotFound()
-        return str(user["_id"])
+        return user_id
 
     # ------------------------------------------------------------------------------ creating
 
-    async def create(self, fields: Mapping[str, Any]) -> str:
-        username = validate_username(fields["username"])
+    async def create(self, new: NewUser | Mapping[str, Any]) -> str:
+        """A new user with its main address and default folders; its id.
+
+        A mapping of WildDuck's field names is still taken for the callers that pass one (the
+        CLI); it is read with `NewUser.from_fields`.
+        """
+        if not isinstance(new, NewUser):
+            new = NewUser.from_fields(new)
+        username = validate_username(new.username)
         user_id = new_id()
-        password_hash = await self._password_hash(fields)
-        address = self._main_address(username, fields)
-        tags, tagsview = normalize_tags(fields.get("tags") or [])
+        password_hash = await self._password_hash(new)
+        address = self._main_address(username, new)
+        tags, tagsview = normalize_tags(new.tags or [])
         document: Document = {
             "_id": user_id,
             "username": username,
             "unameview": username_view(username),
-            "name": fields.get("name") or "",
+            "name": new.name or "",
             "address": address,
             "language": "",
             "password": "",
             "authVersion": 1,
             "storageUsed": 0,
-            "targets": [self._target(value) for value in fields.get("targets") or []],
+            "targets": [self._target(value) for value in new.targets or []],
             "autoreply": False,
             "enabled2fa": [],
             "spamLevel": 50,
@@ -220,20 +192,18 @@ class UserService:
             "featureFlags": {},
             "tags": tags,
             "tagsview": tagsview,
-            "metaData": encode_metadata(fields.get("metaData") or {}, "metaData"),
-            "internalData": encode_metadata(fields.get("internalData") or {}, "internalData"),
+            "metaData": encode_metadata(new.metadata or {}, "metaData"),
+            "internalData": encode_metadata(new.internal_data or {}, "internalData"),
             "activated": True,
             "disabled": False,
             "suspended": False,
             "created": utcnow(),
         }
-        for key in _PLAIN_FIELDS:
-            if fields.get(key) is not None:
-                document[key] = fields[key]
-        if fields.get("mailboxes"):
-            document["mailboxNames"] = dict(fields["mailboxes"])
+        document.update(new.stored_values())
+        if new.mailboxes:
+            document["mailboxNames"] = dict(new.mailboxes)
         if password_hash:
-            if fields.get("requirePasswordChange"):
+            if new.require_password_change:
                 document["tempPassword"] = {
                     "password": password_hash,
                     "created": utcnow(),
@@ -249,17 +219,17 @@ class UserService:
         if address:
             try:
                 await self._addresses.insert_main_address(
-                    user_id, address, tags=tags if fields.get("addTagsToAddress") else []
+                    user_id, address, tags=tags if new.add_tags_to_address else []
                 )
             except Exception:
                 # nothing half-made: the account goes again when its address can not be added
-                await self._users.delete_one({"_id": user_id})
+                await self._users.remove(user_id)
                 raise
         try:
             await self._mailboxes.create_defaults(
                 user_id,
                 str(document.get("language") or ""),
-                fields.get("mailboxes"),
+                new.mailboxes,
                 retention=int(document.get("retention") or 0),
             )
         except BaseException:
@@ -268,18 +238,18 @@ class UserService:
             with contextlib.suppress(Exception):
                 await self._addresses.remove_all_of_user(user_id)
             with contextlib.suppress(Exception):
-                await self._users.delete_one({"_id": user_id})
+                await self._users.remove(user_id)
             raise
         return user_id
 
-    def _main_address(self, username: str, fields: Mapping[str, Any]) -> str:
+    def _main_address(self, username: str, new: NewUser) -> str:
         """The main address to create the user with ('' for none), validated before anything is
         written, so that an unusable address refuses the request instead of leaving a user
         without it."""
-        if fields.get("emptyAddress"):
+        if new.empty_address:
             return ""
-        if fields.get("address"):
-            return parse_address(fields["address"]).address
+        if new.address:
+            return parse_address(new.address).address
         try:
             return parse_address(default_address_for(username, self._email_domain)).address
         except errors.InputValidationError:
@@ -291,19 +261,20 @@ class UserService:
             )
             raise errors.InputValidationError(message, details={"address": message}) from None
 
-    async def _password_hash(self, fields: Mapping[str, Any]) -> str:
-        password = fields.get("password")
+    async def _password_hash(self, settings: UserSettings) -> str:
+        password: object = settings.password
         if password in (None, False, ""):
             return ""
         if not isinstance(password, str):
+            # a mapping from a caller that did not check its types (see `create`)
             raise errors.InputValidationError(details={"password": '"password" must be a string'})
-        if fields.get("hashedPassword"):
+        if settings.hashed_password:
             if not passwords.is_supported_hash(password):
                 raise errors.InputValidationError(
                     "Unsupported password hash", details={"password": "unsupported hash format"}
                 )
             return password
-        if fields.get("allowUnsafe") is False and passwords.is_insecure_password(password):
+        if settings.allow_unsafe is False and passwords.is_insecure_password(password):
             raise errors.InsecurePasswordError()
         try:
             return await passwords.hash_password_async(password)
@@ -318,38 +289,38 @@ class UserService:
     # ------------------------------------------------------------------------------ updating
 
     async def update(
-        self, user_id: str, fields: Mapping[str, Any], *, via_token: str | None = None
+        self, user_id: str, change: UserChanges, *, via_token: str | None = None
     ) -> None:
-        """PUT /users/:id. `via_token`: the caller's token hash, kept valid by a password change."""
+        """Apply `change`; 400 NoUpdates when it changes nothing. `via_token`: the caller's
+        token hash, kept valid by a password change."""
         user = await self.load(user_id)
-        changes: Document = {}
-        for key in _PLAIN_FIELDS:
-            if key in fields and fields[key] is not None and user.get(key) != fields[key]:
-                changes[key] = fields[key]
-        if "name" in fields and fields["name"] is not None and fields["name"] != user.get("name"):
-            changes["name"] = fields["name"]
-        if fields.get("targets") is not None:
-            targets = [self._target(value) for value in fields["targets"]]
+        changes: Document = {
+            key: value for key, value in change.stored_values().items() if user.get(key) != value
+        }
+        if change.name is not None and change.name != user.get("name"):
+            changes["name"] = change.name
+        if change.targets is not None:
+            targets = [self._target(value) for value in change.targets]
             if [t["value"] for t in targets] != [t["value"] for t in user.get("targets", [])]:
                 changes["targets"] = targets
-        if fields.get("tags") is not None:
-            tags, tagsview = normalize_tags(fields["tags"])
+        if change.tags is not None:
+            tags, tagsview = normalize_tags(change.tags)
             if tags != user.get("tags", []):
                 changes.update(tags=tags, tagsview=tagsview)
-        for key in ("metaData", "internalData"):
-            if fields.get(key) is not None:
-                encoded = encode_metadata(fields[key], key)
+        for key, given in (("metaData", change.metadata), ("internalData", change.internal_data)):
+            if given is not None:
+                encoded = encode_metadata(given, key)
                 if encoded != user.get(key):
                     changes[key] = encoded
-        if fields.get("disable2fa") and user.get("enabled2fa"):
+        if change.disable2fa and user.get("enabled2fa"):
             changes["enabled2fa"] = []
 
         increments: Document = {}
-        unsets: Document = {}
-        password_change = "password" in fields and fields["password"] is not None
+        unsets: list[str] = []
+        password_change = change.password is not None
         if password_change:
-            await self._check_existing_password(user, fields.get("existingPassword"))
-            new_hash = await self._password_hash(fields)
+            await self._check_existing_password(user, change.existing_password)
+            new_hash = await self._password_hash(change)
             changes["password"] = new_hash
             changes["passwordChange"] = utcnow()
             if user.get("password"):
@@ -358,34 +329,26 @@ class UserService:
                 history.append({"date": utcnow(), "hash": user["password"]})
                 changes["oldPasswords"] = history[-OLD_PASSWORDS_KEPT:]
             if "tempPassword" in user:
-                unsets["tempPassword"] = ""
+                unsets.append("tempPassword")
             increments["authVersion"] = 1
-        elif fields.get("existingPassword") is not None:
-            await self._check_existing_password(user, fields["existingPassword"])
+        elif change.existing_password is not None:
+            await self._check_existing_password(user, change.existing_password)
         if changes.get("suspended") is True:
             increments["authVersion"] = 1  # a suspension logs every token out
 
         if not changes and not unsets:
             raise errors.NoUpdates()
-        update: Document = {"$set": changes}
-        if increments:
-            update["$inc"] = increments
-        if unsets:
-            update["$unset"] = unsets
-        updated = await self._users.find_one_and_update(
-            {"_id": user_id}, update, projection={"authVersion": 1}
+        auth_version = await self._users.apply_changes(
+            user_id, values=changes, increments=increments, removals=unsets
         )
-        if updated is None:
+        if auth_version is None:
             raise errors.UserNotFound()
         for key in changes:
             prefix = COUNTER_OF_FIELD.get(key)
             if prefix:
                 await self._counters.delete(f"{prefix}{user_id}")
         if password_change and via_token is not None:
-            await self._tokens.update_one(
-                {"_id": via_token, "user": user_id},
-                {"$set": {"authVersion": updated["authVersion"]}},
-            )
+            await self._tokens.set_auth_version(via_token, auth_version, user=user_id)
 
     @staticmethod
     async def _check_existing_password(user: Document, existing: str | None) -> None:
@@ -394,7 +357,7 @@ class UserService:
         if not await passwords.verify_password_async(existing, user.get("password") or ""):
             raise errors.AuthFail()
 
-    async def reset_password(self, user_id: str, valid_after: datetime | None) -> dict[str, Any]:
+    async def reset_password(self, user_id: str, valid_after: datetime | None) -> TemporaryPassword:
         """A temporary password, valid 24 hours from `valid_after`; the old one keeps working."""
         alphabet = string.ascii_letters + string.digits
         password = "".join(secrets.choice(alphabet) for _ in range(12))
@@ -403,34 +366,22 @@ class UserService:
             hashed = await passwords.hash_password_async(password)
         except Exception as exc:
             raise errors.HashError() from exc
-        matched = await self._users.update_one(
-            {"_id": user_id},
-            {
-                "$set": {
-                    "tempPassword": {"password": hashed, "created": utcnow(), "validAfter": start}
-                }
-            },
-        )
-        if not matched:
+        temp_password = {"password": hashed, "created": utcnow(), "validAfter": start}
+        if not await self._users.set_temp_password(user_id, temp_password):
             raise errors.UserNotFound()
-        return {"password": password, "validAfter": start}
+        return {"password": password, "valid_after": start}
 
-    async def recalculate_quota(self, user_id: str) -> dict[str, int]:
-        user = await self.load(user_id, {"storageUsed": 1})
-        pipeline: list[Document] = [
-            {"$match": {"user": user_id}},
-            {"$group": {"_id": None, "s": {"$sum": "$size"}}},
-        ]
-        rows = await self._db.mail["messages"].aggregate(pipeline)
-        total = 0
-        async for row in rows:
-            total = int(row.get("s") or 0)
-        await self._users.update_one({"_id": user_id}, {"$set": {"storageUsed": total}})
-        return {"storageUsed": total, "previousStorageUsed": int(user.get("storageUsed", 0))}
+    async def recalculate_quota(self, user_id: str) -> QuotaRecount:
+        previous = await self._users.storage_used_of(user_id)
+        if previous is None:
+            raise errors.UserNotFound()
+        # through the repository, not the driver: a lost database is a 503 here as everywhere
+        total = await self._users.recount_storage_used(user_id)
+        return {"storage_used": total, "previous_storage_used": previous}
 
     # ------------------------------------------------------------------------------ deleting
 
-    async def delete(self, user_id: str, delete_after: datetime | None) -> dict[str, Any]:
+    async def delete(self, user_id: str, delete_after: datetime | None) -> Deletion:
         """Move the account aside for deferred deletion; restorable until `delete_after`."""
         user = await self.load(user_id)
         when = delete_after or utcnow()
@@ -442,35 +393,29 @@ class UserService:
             "mainAddress": user.get("address", ""),
             "addresses": addresses,
         }
-        await self._deleted.update_one({"_id": user_id}, {"$set": record}, upsert=True)
-        await self._users.delete_one({"_id": user_id})
-        await self._tokens.delete_many({"user": user_id})
-        return {
-            "code": "TaskScheduled",
-            "user": user_id,
-            "addresses": {"deleted": len(addresses)},
-            "deleteAfter": when,
-            "task": user_id,
-        }
+        await self._deleted.park(user_id, record)
+        await self._users.remove(user_id)
+        await self._tokens.remove_of_user(user_id)
+        return {"user": user_id, "addresses": {"deleted": len(addresses)}, "delete_after": when}
 
-    async def restore_info(self, user_id: str) -> dict[str, Any]:
-        record = await self._deleted.get(user_id)
+    async def restore_info(self, user_id: str) -> DeletedAccount:
+        record = await self._deleted.by_id(user_id)
         if record is None:
             raise errors.AccountNotFound()
         info = record["deleteInfo"]
         return {
             "user": user_id,
             "username": record["username"],
-            "storageUsed": record.get("storageUsed", 0),
+            "storage_used": record.get("storageUsed", 0),
             "tags": record.get("tags", []),
             "deleted": info["deletedAt"],
-            "recoverableAddresses": [a["address"] for a in info["addresses"]],
+            "recoverable_addresses": [a["address"] for a in info["addresses"]],
         }
 
-    async def restore(self, user_id: str) -> dict[str, Any]:
-        record = await self._deleted.get(user_id)
+    async def restore(self, user_id: str) -> Restoration:
+        record = await self._deleted.by_id(user_id)
         if record is None:
-            if await self._users.get(user_id, {"_id": 1}) is not None:
+            if await self._users.exists(user_id):
                 raise errors.AccountFound()
             raise errors.AccountNotFound()
         info = record.pop("deleteInfo")
@@ -483,10 +428,6 @@ class UserService:
         main = info.get("mainAddress", "")
         if main and main not in recovered:
             main = recovered[0] if recovered else ""
-            await self._users.update_one({"_id": user_id}, {"$set": {"address": main}})
-        await self._deleted.delete_one({"_id": user_id})
-        return {
-            "code": "RequestProcessed",
-            "user": user_id,
-            "addresses": {"recovered": len(recovered), "main": main},
-        }
+            await self._users.set_main_address(user_id, main)
+        await self._deleted.remove(user_id)
+        return {"user": user_id, "recovered_addresses": len(recovered), "main_address": main}
