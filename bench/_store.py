@@ -22,6 +22,7 @@ from pathlib import Path
 
 from wildpy.config import load_config
 from wildpy.runtime import Runtime, open_runtime
+from wildpy.services.account_inputs import Limits, NewUser
 from wildpy.storage.embedded import EmbeddedMongo
 
 
@@ -48,7 +49,9 @@ async def bench_runtime() -> AsyncIterator[Runtime]:
 
 async def bench_user(runtime: Runtime, quota: int = 100 * 1024**3) -> tuple[str, str]:
     """A user with a large quota, and the id of its INBOX."""
-    user = await runtime.users.create({"username": "b" + uuid.uuid4().hex[:10], "quota": quota})
+    user = await runtime.users.create(
+        NewUser(username="b" + uuid.uuid4().hex[:10], limits=Limits(quota=quota))
+    )
     inbox = await runtime.mailboxes.inbox(user)
     return user, str(inbox["_id"])
 

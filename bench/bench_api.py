@@ -20,6 +20,7 @@ from aiohttp import ClientSession, TCPConnector, web
 from wildpy.app import create_app
 from wildpy.config import load_config
 from wildpy.runtime import Runtime, open_runtime
+from wildpy.services.account_inputs import NewUser
 from wildpy.storage.embedded import EmbeddedMongo
 
 ROOT_TOKEN = "bench-root-token"
@@ -99,7 +100,7 @@ async def run(runtime: Runtime, config: Any, requests: int) -> None:
     ids = []
     commands.reset()
     for index in range(50):
-        ids.append(await runtime.users.create({"username": f"u{index}", "password": "pw pw pw 1"}))
+        ids.append(await runtime.users.create(NewUser(username=f"u{index}", password="pw pw pw 1")))
     print(f"round trips per user creation: {commands.count / 50:.1f} {dict(commands.by_name)}")
 
     wildpy_runner, wildpy_port = await serve(create_app(config, runtime=runtime))

@@ -17,7 +17,7 @@ async def test_database_lost_during_quota_recount_answers_503(
 ) -> None:
     # an app with its own embedded server (empty mongo URI), so the test can kill it
     config = make_config("", tmp_path)
-    async with open_runtime(config, janitor=False) as runtime:
+    async with open_runtime(config) as runtime:
         embedded = runtime.embedded
         assert embedded is not None and embedded.running
         api = Api(await aiohttp_client(create_app(config, runtime=runtime)))

@@ -12,6 +12,7 @@ from conftest import make_config
 from redis_server import redis_server
 
 from wildpy.runtime import Runtime, open_runtime
+from wildpy.services.account_inputs import NewUser
 from wildpy.services.events import (
     ChangeEvent,
     CountersChanged,
@@ -31,7 +32,7 @@ PROMPT = 5.0
 
 async def new_user(runtime: Runtime) -> tuple[str, str]:
     user = await runtime.users.create(
-        {"username": "ev" + uuid.uuid4().hex[:10], "password": "typed pass 123"}
+        NewUser(username="ev" + uuid.uuid4().hex[:10], password="typed pass 123")
     )
     inbox = (await runtime.mailboxes.inbox(user))["_id"]
     return user, inbox

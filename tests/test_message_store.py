@@ -23,6 +23,7 @@ import pytest
 from wildpy import errors
 from wildpy.mime import MimeNode
 from wildpy.runtime import Runtime, build_message_service
+from wildpy.services.account_inputs import NewUser
 from wildpy.services.messages import MessageService, StoreSettings, epoch_ms, utcnow
 from wildpy.services.segments import inline_bytes
 from wildpy.storage.blobs import Bucket
@@ -86,7 +87,9 @@ BROKEN = (
 
 
 async def new_user(runtime: Runtime, **fields: Any) -> str:
-    return await runtime.users.create({"username": "u" + uuid.uuid4().hex[:12], **fields})
+    return await runtime.users.create(
+        NewUser.from_fields({"username": "u" + uuid.uuid4().hex[:12], **fields})
+    )
 
 
 async def inbox(runtime: Runtime, user: str) -> str:

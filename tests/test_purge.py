@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from wildpy.runtime import Runtime
+from wildpy.services.account_inputs import NewUser
 
 
 def _message_with_attachment(attachment: bytes) -> bytes:
@@ -34,7 +35,7 @@ async def _owned(runtime: Runtime, user_id: str) -> dict[str, int]:
 
 
 async def test_purge_removes_everything_after_the_window(runtime: Runtime) -> None:
-    user_id = await runtime.users.create({"username": "purgee", "password": "pass word 1"})
+    user_id = await runtime.users.create(NewUser(username="purgee", password="pass word 1"))
     inbox = await runtime.mailboxes.inbox(user_id)
     attachment = os.urandom(64 * 1024)
     first = await runtime.messages.add_message(

@@ -19,9 +19,11 @@ from wildpy import __version__
 from wildpy.cli.serve import serve
 from wildpy.config import Config, ConfigError, load_config
 from wildpy.errors import WildpyError
+from wildpy.handlers.user_views import user_body
 from wildpy.host import REGISTRY, HostError
 from wildpy.roles import Roles, RolesError
 from wildpy.runtime import Runtime, open_runtime
+from wildpy.services.account_inputs import Limits, NewUser
 from wildpy.storage.database import is_id
 from wildpy.storage.embedded import EmbeddedDatabaseError
 from wildpy.storage.pagination import PageRequest
@@ -196,17 +198,20 @@ async def _ensure_indexes(runtime: Runtime) -> int:
 
 async def _user_id(runtime: Runtime, ident: str) -> str:
     if is_id(ident):
-        await runtime.users.load(ident, {"_id": 1})
+        await runtime.users.require(ident)
         return ident
     return await runtime.users.resolve(ident)
 
 
 async def _create_user(runtime: Runtime, args: argparse.Namespace) -> int:
-    fields: dict[str, Any] = {"username": args.username, "password": args.password or False}
-    for key in ("address", "name", "quota"):
-        if getattr(args, key) is not None:
-            fields[key] = getattr(args, key)
-    print(await runtime.users.create(fields))
+    new = NewUser(
+        username=args.username,
+        password=args.password or False,
+        address=args.address,
+        name=args.name,
+        limits=Limits(quota=args.quota),
+    )
+    print(await runtime.users.create(new))
     return 0
 
 
@@ -221,7 +226,8 @@ async def _list_users(runtime: Runtime, query: str | None, limit: int) -> int:
 
 
 async def _show_user(runtime: Runtime, ident: str) -> int:
-    user = await runtime.users.get(await _user_id(runtime, ident))
+    # the user as GET /users/:id shows it: the CLI speaks the API's JSON
+    user = user_body(await runtime.users.get(await _user_id(runtime, ident)))
     print(json.dumps(user, indent=2, default=str))
     return 0
 

@@ -12,7 +12,6 @@ stored, since other mail may have filled it meanwhile.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from wildpy import errors
 from wildpy.counters import Counters
@@ -86,10 +85,12 @@ class DeliveryService:
         await self._messages.delete(recipient.user, added.mailbox, added.uid, archive=False)
 
     async def _owner(self, address: str) -> str:
-        resolved: dict[str, Any] = await self._addresses.resolve(address, allow_wildcard=True)
-        user = resolved.get("user")
-        if not isinstance(user, str):
+        try:
+            resolution = await self._addresses.resolve_recipient(address, allow_wildcard=True)
+        except errors.InputValidationError:
+            raise errors.AddressNotFound() from None  # not an address: nobody here has it
+        if resolution.user is None:
             # a forwarded address: its copies go out through the outbound spool, which the
             # issue "Receiving mail" section 3 builds; until then the sender retries later
             raise errors.StoreError("Forwarded addresses do not take mail yet, try again later")
-        return user
+        return resolution.user

@@ -10,10 +10,8 @@ from __future__ import annotations
 import contextlib
 import secrets
 import string
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from wildpy import errors, passwords
 from wildpy.addressing import (
@@ -159,14 +157,8 @@ class UserService:
 
     # ------------------------------------------------------------------------------ creating
 
-    async def create(self, new: NewUser | Mapping[str, Any]) -> str:
-        """A new user with its main address and default folders; its id.
-
-        A mapping of WildDuck's field names is still taken for the callers that pass one (the
-        CLI); it is read with `NewUser.from_fields`.
-        """
-        if not isinstance(new, NewUser):
-            new = NewUser.from_fields(new)
+    async def create(self, new: NewUser) -> str:
+        """A new user with its main address and default folders; its id."""
         username = validate_username(new.username)
         user_id = new_id()
         password_hash = await self._password_hash(new)
