@@ -1,0 +1,285 @@
+"""The embedded database is wildpy's alone: a private data directory and no way in for other
+users (real processes, real pymongo clients, real HTTP)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pymongo
+import pytest
+
+from wildpy.datadir import DataDirError, prepare_data_dir
+from wildpy.storage.embedded import EmbeddedMongo
+
+WILDPY = [sys.executable, "-m", "wildpy.cli.main"]
+NOBODY = 65534
+
+Doc = dict[str, object]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WILDPY_")}
+    env.update(
+        WILDPY_STORAGE__DATADIR=str(data_dir),
+        WILDPY_API__PORT=str(port),
+        WILDPY_EMAILDOMAIN="private.test",
+    )
+    return env
+
+
+def _start_serve(env: dict[str, str], *, umask: int = -1) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*WILDPY, "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        umask=umask,
+    )
+
+
+def _wait_serving(process: subprocess.Popen[str], port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                output = process.stdout.read() if process.stdout else ""
+                raise AssertionError(f"wildpy serve did not start:\n{output}") from None
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def _get_users(port: int, token: str) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/users", headers={"X-Access-Token": token}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert "total" in json.loads(response.read())
+        return int(response.status)
+
+
+def _tcp_listeners(pid: int) -> list[str]:
+    """The TCP sockets process `pid` listens on (Linux /proc), as local addresses in hex."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    found.append(fields[1])
+    return found
+
+
+# -- the launcher ----------------------------------------------------------------------------
+
+
+def test_default_server_has_private_files_and_no_tcp_port(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    old_umask = os.umask(0)  # whatever the umask: the modes are set, not inherited
+    try:
+        mongo = EmbeddedMongo(data_dir)
+        uri = mongo.start()
+    finally:
+        os.umask(old_umask)
+    try:
+        assert uri == "mongodb://" + str(data_dir / "nx-27017.sock").replace("/", "%2F")
+        with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+            client.wildpy_test.things.insert_one({"_id": "mine"})
+            assert client.wildpy_test.things.count_documents({}) == 1
+        assert mongo.pid is not None
+        assert _tcp_listeners(mongo.pid) == []
+        assert stat.S_ISSOCK(os.lstat(mongo.socket_path).st_mode)
+        assert _mode(mongo.socket_path) == 0o700
+        assert _mode(data_dir) == 0o700
+        assert _mode(data_dir / "db") == 0o700
+        files = [p for p in data_dir.rglob("*") if p.is_file()]
+        assert {p.name for p in files} >= {"wildpy.lock", "nx-27017.log", "nx-27017.pid"}
+        assert any(p.suffix == ".db" for p in files)
+        assert {p.name: oct(_mode(p)) for p in files} == {p.name: "0o600" for p in files}
+    finally:
+        mongo.stop()
+    assert not mongo.socket_path.exists()  # removed with the server
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_another_user_cannot_read_or_write_the_database() -> None:
+    # Under /tmp, not pytest's private tmp_path: the other user may walk up to the data
+    # directory (0711), so what stops them is the data directory and the socket themselves.
+    base = Path(tempfile.mkdtemp(prefix="wildpy-private-"))
+    try:
+        base.chmod(0o711)
+        data_dir = base / "data"
+        with EmbeddedMongo(data_dir) as mongo:
+            with pymongo.MongoClient(mongo.uri, serverSelectionTimeoutMS=5000) as client:
+                client.wildpy.users.insert_one({"_id": "root-token", "secret": "hash"})
+            intruder = subprocess.run(
+                [sys.executable, "-c", _INTRUDER, mongo.uri, str(data_dir), str(NOBODY)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert intruder.returncode == 0, intruder.stderr
+            report = json.loads(intruder.stdout)
+            assert report["uid"] == NOBODY
+            assert report["read"].startswith("refused"), report
+            assert report["write"].startswith("refused"), report
+            assert report["files"].startswith("refused"), report
+            # and nothing of theirs arrived
+            with pymongo.MongoClient(mongo.uri, serverSelectionTimeoutMS=5000) as client:
+                assert client.wildpy.users.count_documents({}) == 1
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=True)
+
+
+# Runs as another user: tries the URI, and the files, and says what happened.
+_INTRUDER = textwrap.dedent(
+    """
+    import json, os, sys
+    import pymongo, pymongo.errors
+    uri, data_dir, uid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    report = {"uid": os.getuid()}
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=1500, connectTimeoutMS=1500)
+    try:
+        report["read"] = "read " + repr(client.wildpy.users.find_one())
+    except pymongo.errors.PyMongoError as exc:
+        report["read"] = "refused: " + str(exc)[:200]
+    try:
+        client.wildpy.users.insert_one({"_id": "intruder-token"})
+        report["write"] = "wrote"
+    except pymongo.errors.PyMongoError as exc:
+        report["write"] = "refused: " + str(exc)[:200]
+    try:
+        report["files"] = "listed " + repr(os.listdir(data_dir))
+    except OSError as exc:
+        report["files"] = "refused: " + exc.strerror
+    print(json.dumps(report))
+    """
+)
+
+
+def test_data_dir_open_to_others_is_refused(tmp_path: Path) -> None:
+    for mode in (0o750, 0o705, 0o777):
+        data_dir = tmp_path / f"data{mode:o}"
+        data_dir.mkdir()
+        data_dir.chmod(mode)
+        with pytest.raises(DataDirError) as info:
+            prepare_data_dir(data_dir)
+        assert str(info.value) == (
+            f"the data directory {data_dir} is accessible to other users "
+            f"(mode {mode:04o}); run: chmod 700 {data_dir}"
+        )
+        assert _mode(data_dir) == mode  # refused, not silently changed
+
+
+def test_private_data_dir_contents_are_tightened(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    (data_dir / "db").mkdir(mode=0o755)
+    (data_dir / "db" / "wildpy.db").write_text("")
+    (data_dir / "embedded.uri").write_text("")
+    for path in (data_dir / "db" / "wildpy.db", data_dir / "embedded.uri"):
+        path.chmod(0o644)
+    (data_dir / "db").chmod(0o755)
+    assert prepare_data_dir(data_dir) == data_dir
+    assert _mode(data_dir / "db") == 0o700
+    assert _mode(data_dir / "db" / "wildpy.db") == 0o600
+    assert _mode(data_dir / "embedded.uri") == 0o600
+
+
+def test_new_data_dir_is_created_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "new" / "data"
+    old_umask = os.umask(0)
+    try:
+        prepare_data_dir(data_dir)
+    finally:
+        os.umask(old_umask)
+    assert _mode(data_dir) == 0o700
+
+
+# -- wildpy serve ----------------------------------------------------------------------------
+
+
+def test_serve_keeps_its_data_dir_private(tmp_path: Path) -> None:
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    env = _env(data_dir, port)
+    process = _start_serve(env, umask=0)  # the most permissive umask there is
+    try:
+        _wait_serving(process, port)
+        token = (data_dir / "access-token").read_text().strip()
+        assert _get_users(port, token) == 200
+        uri = (data_dir / "embedded.uri").read_text().strip()
+        assert uri.endswith("nx-27017.sock")
+        modes = {
+            str(p.relative_to(data_dir)): oct(_mode(p))
+            for p in data_dir.rglob("*")
+            if not p.name.startswith(".")
+        }
+        expected = {
+            name: "0o700" if (data_dir / name).is_dir() or name == "nx-27017.sock" else "0o600"
+            for name in modes
+        }
+        assert oct(_mode(data_dir)) == "0o700"
+        assert modes == expected
+        assert {"embedded.uri", "access-token", "nx-27017.sock", "db"} <= set(modes)
+    finally:
+        _stop(process)
+
+
+def test_serve_refuses_a_data_dir_others_can_enter(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data_dir.chmod(0o755)
+    env = _env(data_dir, _free_port())
+    for args in (["serve"], ["user", "list"]):
+        result = subprocess.run(
+            [*WILDPY, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            f"wildpy: the data directory {data_dir} is accessible to other users "
+            f"(mode 0755); run: chmod 700 {data_dir}"
+        ]
+    assert sorted(os.listdir(data_dir)) == []  # nothing written into it
