@@ -50,6 +50,9 @@ _STOP_TIMEOUT = 5.0
 # bind, another process may take it. A fixed port that is busy is a configuration error.
 _SPAWN_ATTEMPTS = 3
 _LOG_TAIL_LINES = 15
+# How long start() waits for the server a killed wildpy left behind to exit and free the lock;
+# the bootstrap's watcher ends it within about 10 s of its parent's death.
+_ORPHAN_WAIT = 15.0
 
 # `python -m nx_27017` does not work (the package has no __main__) and `-m nx_27017.nx_27017`
 # warns about double import; the console script may not sit next to sys.executable (user
@@ -283,21 +286,55 @@ class EmbeddedMongo:
         path = self.data_dir / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
         try:
-            # flock (not lockf) locks the open file description, so a second EmbeddedMongo in this
-            # same process is refused too, and the server child that inherits the descriptor keeps
-            # the directory locked until it is gone, even if this process dies first.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+            self._lock_or_wait_for_orphan(fd, path)
+        except BaseException:
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise DataDirInUse(
-                    f"another wildpy process is already using the data directory {self.data_dir}"
-                ) from None
-            raise EmbeddedDatabaseError(f"cannot lock {path}: {exc.strerror}") from exc
-        # The pid is only for the operator's curiosity; the flock is what counts.
+            raise
+        # The pid is for the operator, and for the next start to tell a live wildpy (refuse)
+        # from an orphaned server (wait); the flock is what counts.
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
+
+    def _lock_or_wait_for_orphan(self, fd: int, path: Path) -> None:
+        """flock the data directory; wait while only a dead wildpy's server still holds it.
+
+        After a kill -9 of wildpy its server lives on for a moment (it notices the lifeline's
+        EOF and shuts down cleanly) and keeps the inherited lock; a supervisor restarting wildpy
+        at once must not be refused for that. A live holder is refused at once, as before.
+        """
+        deadline: float | None = None
+        while True:
+            try:
+                # flock (not lockf) locks the open file description, so a second EmbeddedMongo in
+                # this same process is refused too, and the server child that inherits the
+                # descriptor keeps the directory locked until it is gone, even if this process
+                # dies first.
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise EmbeddedDatabaseError(f"cannot lock {path}: {exc.strerror}") from exc
+            owner = _recorded_pid(fd)
+            if owner is None or _is_alive(owner):
+                raise DataDirInUse(
+                    f"another wildpy process is already using the data directory {self.data_dir}"
+                )
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + _ORPHAN_WAIT
+                log.warning(
+                    "waiting for the embedded database left behind by wildpy process %d "
+                    "to release %s",
+                    owner,
+                    self.data_dir,
+                )
+            elif now >= deadline:
+                raise DataDirInUse(
+                    f"the embedded database left behind by wildpy process {owner} still holds "
+                    f"the data directory {self.data_dir} after {_ORPHAN_WAIT:g} s"
+                )
+            time.sleep(_POLL_INTERVAL)
 
     def _spawn_until_ready(self) -> str:
         # Under our lock any pid file is stale; nx-27017 refuses to start if it names a live
@@ -498,3 +535,27 @@ def _accepts_tcp_connections(host: str, port: int) -> bool:
 def _is_address_in_use(message: str) -> bool:
     lowered = message.lower()
     return "address already in use" in lowered or f"[errno {errno.EADDRINUSE}]" in lowered
+
+
+def _recorded_pid(lock_fd: int) -> int | None:
+    """The pid the lock holder wrote into the lock file, if it wrote one."""
+    try:
+        text = os.pread(lock_fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A killed process stays a zombie until its parent reaps it: it exists, but holds nothing.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust kill()
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])

@@ -1,8 +1,9 @@
-"""The embedded database is wildpy's alone: a private data directory and no way in for other
-users (real processes, real pymongo clients, real HTTP)."""
+"""The embedded database is wildpy's alone: a private data directory, no way in for other users,
+and an immediate restart after kill -9 (real processes, real pymongo clients, real HTTP)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,15 +13,18 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pymongo
 import pytest
 
 from wildpy.datadir import DataDirError, prepare_data_dir
-from wildpy.storage.embedded import EmbeddedMongo
+from wildpy.storage import embedded
+from wildpy.storage.embedded import DataDirInUse, EmbeddedMongo
 
 WILDPY = [sys.executable, "-m", "wildpy.cli.main"]
 NOBODY = 65534
@@ -79,6 +83,27 @@ def _stop(process: subprocess.Popen[str]) -> None:
         process.wait(timeout=20)
     if process.stdout is not None:
         process.stdout.close()
+
+
+def _read_until(process: subprocess.Popen[str], text: str, timeout: float = 30) -> str:
+    """Read the process's output until a line holds `text`; fail at EOF or timeout."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if text in line:
+                found.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert found.is_set(), f"no {text!r} in the output:\n{''.join(lines)}"
+    return "".join(lines)
 
 
 def _get_users(port: int, token: str) -> int:
@@ -238,6 +263,89 @@ def test_new_data_dir_is_created_private(tmp_path: Path) -> None:
     assert _mode(data_dir) == 0o700
 
 
+# -- the orphan a kill -9 leaves behind ------------------------------------------------------
+
+
+@pytest.fixture
+def orphan(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A data directory whose wildpy was SIGKILLed while its server is frozen (SIGSTOP).
+
+    A frozen orphan holds the lock for as long as the test wants: a slow shutdown made
+    deterministic. Yields the data directory and the orphan's pid; the orphan is let go after.
+    """
+    data_dir = tmp_path / "data"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from wildpy.storage.embedded import EmbeddedMongo\n"
+            "mongo = EmbeddedMongo(sys.argv[1])\n"
+            "mongo.start()\n"
+            "print(mongo.pid, flush=True)\n"
+            "sys.stdin.read()\n",
+            str(data_dir),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    with parent:
+        assert parent.stdout is not None
+        server_pid = int(parent.stdout.readline())
+        os.kill(server_pid, signal.SIGSTOP)
+        parent.kill()
+        parent.wait()
+    try:
+        yield data_dir, server_pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server_pid, signal.SIGCONT)
+        _wait_gone(server_pid)
+
+
+def _wait_gone(pid: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_start_waits_for_the_orphan_of_a_killed_wildpy(orphan: tuple[Path, int]) -> None:
+    data_dir, server_pid = orphan
+    let_go = threading.Event()
+
+    def thaw() -> None:
+        time.sleep(1.0)
+        let_go.set()
+        os.kill(server_pid, signal.SIGCONT)
+
+    releaser = threading.Thread(target=thaw)
+    releaser.start()
+    mongo = EmbeddedMongo(data_dir)
+    try:
+        uri = mongo.start()  # before the fix: DataDirInUse at once
+        assert let_go.is_set(), "start() returned while the orphan still held the directory"
+        with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+            assert client.admin.command("serverStatus")["pid"] == mongo.pid
+    finally:
+        releaser.join()
+        mongo.stop()
+
+
+def test_an_orphan_that_does_not_exit_is_reported(
+    orphan: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir, _ = orphan
+    monkeypatch.setattr(embedded, "_ORPHAN_WAIT", 0.5)
+    with pytest.raises(DataDirInUse, match=r"left behind by wildpy process \d+ still holds"):
+        EmbeddedMongo(data_dir).start()
+
+
 # -- wildpy serve ----------------------------------------------------------------------------
 
 
@@ -283,3 +391,33 @@ def test_serve_refuses_a_data_dir_others_can_enter(tmp_path: Path) -> None:
             f"(mode 0755); run: chmod 700 {data_dir}"
         ]
     assert sorted(os.listdir(data_dir)) == []  # nothing written into it
+
+
+def test_serve_restarts_at_once_after_kill_9(tmp_path: Path) -> None:
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    env = _env(data_dir, port)
+    first = _start_serve(env)
+    _wait_serving(first, port)
+    token = (data_dir / "access-token").read_text().strip()
+    server_pid = int((data_dir / "nx-27017.pid").read_text())
+    # Its server shuts down on its own once wildpy is gone; frozen, it takes as long as a
+    # loaded machine might (the issue saw a second or two).
+    os.kill(server_pid, signal.SIGSTOP)
+    first.kill()
+    first.wait()
+    if first.stdout is not None:
+        first.stdout.close()
+    second = _start_serve(env)  # what a supervisor does, at once
+    try:
+        # Let the orphan go only once the new wildpy has met it (before the fix: refused, EOF).
+        output = _read_until(second, "waiting for the embedded database left behind")
+        assert f"by wildpy process {first.pid}" in output
+        os.kill(server_pid, signal.SIGCONT)
+        _wait_serving(second, port)
+        assert _get_users(port, token) == 200
+        _wait_gone(server_pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server_pid, signal.SIGCONT)
+        _stop(second)
