@@ -205,12 +205,12 @@ class EmbeddedMongo:
                     "nx-27017 is not installed in this Python environment "
                     "(pip install nx-27017==0.8.1), and no MongoDB URI is configured"
                 )
+            if not self.tcp:
+                self._check_socket_path()
             # Created private; refusing a directory others can enter is the caller's decision
             # (wildpy.datadir.prepare_data_dir): the socket itself is 0700 either way.
             make_private_dir(self.data_dir)
             make_private_dir(self.data_dir / DB_SUBDIR)
-            if not self.tcp:
-                self._check_socket_path()
             self._acquire_lock()
             try:
                 return self._spawn_until_ready()

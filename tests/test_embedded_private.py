@@ -24,7 +24,7 @@ import pytest
 
 from wildpy.datadir import DataDirError, prepare_data_dir
 from wildpy.storage import embedded
-from wildpy.storage.embedded import DataDirInUse, EmbeddedMongo
+from wildpy.storage.embedded import DataDirInUse, EmbeddedDatabaseError, EmbeddedMongo
 
 WILDPY = [sys.executable, "-m", "wildpy.cli.main"]
 NOBODY = 65534
@@ -119,7 +119,10 @@ def _tcp_listeners(pid: int) -> list[str]:
     """The TCP sockets process `pid` listens on (Linux /proc), as local addresses in hex."""
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed meanwhile (a client connection ending)
+            continue
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
     found = []
@@ -188,6 +191,19 @@ def test_another_user_cannot_read_or_write_the_database() -> None:
             assert report["read"].startswith("refused"), report
             assert report["write"].startswith("refused"), report
             assert report["files"].startswith("refused"), report
+            # Even with the directory opened up by mistake, the socket itself is 0700.
+            data_dir.chmod(0o755)
+            intruder = subprocess.run(
+                [sys.executable, "-c", _INTRUDER, mongo.uri, str(data_dir), str(NOBODY)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            report = json.loads(intruder.stdout)
+            assert report["files"].startswith("listed"), report  # the directory is open...
+            assert report["read"].startswith("refused"), report  # ...the database is not
+            assert report["write"].startswith("refused"), report
             # and nothing of theirs arrived
             with pymongo.MongoClient(mongo.uri, serverSelectionTimeoutMS=5000) as client:
                 assert client.wildpy.users.count_documents({}) == 1
@@ -222,6 +238,33 @@ _INTRUDER = textwrap.dedent(
     print(json.dumps(report))
     """
 )
+
+
+def test_restart_after_a_crash_rebinds_the_same_socket(tmp_path: Path) -> None:
+    mongo = EmbeddedMongo(tmp_path / "data")
+    uri = mongo.start()
+    try:
+        # One long-lived client across the crash, as the application holds one.
+        with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+            client.wildpy_test.things.insert_one({"_id": "before-crash"})
+            assert mongo.pid is not None
+            os.kill(mongo.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while mongo.running and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert mongo.socket_path.exists()  # left behind by the crash
+            assert mongo.start() == uri
+            assert client.wildpy_test.things.count_documents({"_id": "before-crash"}) == 1
+            assert client.admin.command("serverStatus")["pid"] == mongo.pid
+    finally:
+        mongo.stop()
+
+
+def test_a_data_dir_too_long_for_a_socket_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / ("d" * 110)
+    with pytest.raises(EmbeddedDatabaseError, match=r"too long .* choose a shorter"):
+        EmbeddedMongo(data_dir).start()
+    assert not data_dir.exists()  # refused before anything was created
 
 
 def test_data_dir_open_to_others_is_refused(tmp_path: Path) -> None:
