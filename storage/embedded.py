@@ -1,4 +1,9 @@
-"""Run the embedded MongoDB-compatible server (nx-27017) as a child process of wildpy."""
+"""Run the embedded MongoDB-compatible server (nx-27017) as a child process of wildpy.
+
+nx-27017 has no authentication: whoever can connect can read and write everything. By default
+it therefore listens on a Unix socket inside the 0700 data directory and nowhere else, so the
+kernel refuses every other local user at connect(); TCP (host/port) is opt-in.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,15 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import pymongo
 import pymongo.errors
+
+from wildpy.datadir import PRIVATE_FILE_MODE, make_private_dir
 
 __all__ = ["DataDirInUse", "EmbeddedDatabaseError", "EmbeddedMongo"]
 
@@ -28,6 +36,10 @@ LOCK_FILE = "wildpy.lock"
 DB_SUBDIR = "db"
 LOG_FILE = "nx-27017.log"
 PID_FILE = "nx-27017.pid"
+# pymongo takes a host that ends in ".sock" for a Unix socket path
+SOCKET_FILE = "nx-27017.sock"
+# sun_path holds 108 bytes on Linux (104 on macOS and the BSDs), the terminating NUL included
+_SOCKET_PATH_MAX = 103 if sys.platform == "darwin" or "bsd" in sys.platform else 107
 
 # nx-27017 logs every generic command at INFO and never rotates; one old generation is enough
 # to diagnose a crash without letting the file grow for ever.
@@ -38,6 +50,9 @@ _STOP_TIMEOUT = 5.0
 # bind, another process may take it. A fixed port that is busy is a configuration error.
 _SPAWN_ATTEMPTS = 3
 _LOG_TAIL_LINES = 15
+# How long start() waits for the server a killed wildpy left behind to exit and free the lock;
+# the bootstrap's watcher ends it within about 10 s of its parent's death.
+_ORPHAN_WAIT = 15.0
 
 # `python -m nx_27017` does not work (the package has no __main__) and `-m nx_27017.nx_27017`
 # warns about double import; the console script may not sit next to sys.executable (user
@@ -50,6 +65,10 @@ _LOG_TAIL_LINES = 15
 _BOOTSTRAP = """\
 # wildpy embedded database: nx-27017 (wildpy.storage.embedded)
 import os, signal, sys, threading, time
+
+# Whatever the server creates (SQLite files and their -wal/-shm, the pid file, the socket) is
+# the owner's alone, whatever umask wildpy was started with.
+os.umask(0o077)
 
 def _watch(fd):
     try:
@@ -72,7 +91,25 @@ threading.Thread(target=_watch, args=(int(sys.argv[1]),), daemon=True).start()
 from neosqlite.collection.query_helper import _sql_updates, update_operations
 update_operations.get_force_fallback = _sql_updates.get_force_fallback = lambda: True
 
-sys.argv = ["nx-27017", *sys.argv[2:]]
+# nx-27017 can only listen on TCP, where any local user can connect. Given a socket path, serve
+# the very same client handler on a Unix socket instead (and open no TCP port at all).
+_socket_path = sys.argv[2]
+if _socket_path:
+    import asyncio, logging
+    import nx_27017.server as _server
+
+    async def _serve_unix(host, port, handler):
+        async def _client(reader, writer):
+            await _server.handle_client(reader, writer, handler)
+
+        server = await asyncio.start_unix_server(_client, path=_socket_path)
+        logging.getLogger("nx_27017").info("Listening on %s", _socket_path)
+        async with server:
+            await server.serve_forever()
+
+    _server.run_server = _serve_unix
+
+sys.argv = ["nx-27017", *sys.argv[3:]]
 from nx_27017.nx_27017 import main
 sys.exit(main())
 """
@@ -89,27 +126,32 @@ class DataDirInUse(EmbeddedDatabaseError):
 class EmbeddedMongo:
     """One nx-27017 server serving the SQLite files under `data_dir`, owned by this process.
 
-    The data directory is locked from start() to stop(), and for as long as the server process
-    lives, so two wildpy processes never serve the same files. `start()` after `stop()` reuses the
-    same port, so clients built with the old URI reconnect on their own.
+    The data directory (created 0700) is locked from start() to stop(), and for as long
+    as the server process lives, so two wildpy processes never serve the same files. The server
+    listens on a Unix socket in the data directory, unless `host` or `port` asks for TCP (which
+    every local user can reach: tests and debugging only). `start()` after `stop()` reuses the
+    same socket or port, so clients built with the old URI reconnect on their own.
     """
 
     def __init__(
         self,
         data_dir: str | os.PathLike[str],
         *,
-        host: str = "127.0.0.1",
+        host: str | None = None,
         port: int | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
         self.data_dir = Path(os.fspath(data_dir)).expanduser().absolute()
-        self.host = host
+        self.tcp = host is not None or port is not None
+        self.host = host or "127.0.0.1"
         self.startup_timeout = startup_timeout
         self._fixed_port = port is not None
         self._port: int | None = port
         self._process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
         self._lifeline_fd: int | None = None
+        # the socket URI is valid from the first start() on, as a TCP URI is once it has a port
+        self._started = False
         # start()/stop() may be called from worker threads (astart/astop): serialise them.
         self._mutex = threading.Lock()
 
@@ -118,10 +160,19 @@ class EmbeddedMongo:
     @property
     def uri(self) -> str:
         """The server's URI; it stays valid across stop()/start() cycles."""
+        if not self.tcp:
+            if self._process is None and not self._started:
+                raise EmbeddedDatabaseError("the embedded database has not been started")
+            return "mongodb://" + urllib.parse.quote(str(self.socket_path), safe="")
         if self._port is None:
             raise EmbeddedDatabaseError("the embedded database has not been started")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"mongodb://{host}:{self._port}"
+
+    @property
+    def socket_path(self) -> Path:
+        """Where the server listens unless it was asked for TCP."""
+        return self.data_dir / SOCKET_FILE
 
     @property
     def port(self) -> int | None:
@@ -154,8 +205,12 @@ class EmbeddedMongo:
                     "nx-27017 is not installed in this Python environment "
                     "(pip install nx-27017==0.8.1), and no MongoDB URI is configured"
                 )
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            (self.data_dir / DB_SUBDIR).mkdir(exist_ok=True)
+            if not self.tcp:
+                self._check_socket_path()
+            # Created private; refusing a directory others can enter is the caller's decision
+            # (wildpy.datadir.prepare_data_dir): the socket itself is 0700 either way.
+            make_private_dir(self.data_dir)
+            make_private_dir(self.data_dir / DB_SUBDIR)
             self._acquire_lock()
             try:
                 return self._spawn_until_ready()
@@ -216,40 +271,86 @@ class EmbeddedMongo:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _check_socket_path(self) -> None:
+        length = len(os.fsencode(self.socket_path))
+        if length > _SOCKET_PATH_MAX:
+            raise EmbeddedDatabaseError(
+                f"the data directory path {self.data_dir} is too long for the embedded "
+                f"database's socket ({length} bytes, at most {_SOCKET_PATH_MAX}): "
+                "choose a shorter storage.dataDir"
+            )
+
     def _acquire_lock(self) -> None:
         if self._lock_fd is not None:
             return
         path = self.data_dir / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
         try:
-            # flock (not lockf) locks the open file description, so a second EmbeddedMongo in this
-            # same process is refused too, and the server child that inherits the descriptor keeps
-            # the directory locked until it is gone, even if this process dies first.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+            self._lock_or_wait_for_orphan(fd, path)
+        except BaseException:
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise DataDirInUse(
-                    f"another wildpy process is already using the data directory {self.data_dir}"
-                ) from None
-            raise EmbeddedDatabaseError(f"cannot lock {path}: {exc.strerror}") from exc
-        # The pid is only for the operator's curiosity; the flock is what counts.
+            raise
+        # The pid is for the operator, and for the next start to tell a live wildpy (refuse)
+        # from an orphaned server (wait); the flock is what counts.
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
 
+    def _lock_or_wait_for_orphan(self, fd: int, path: Path) -> None:
+        """flock the data directory; wait while only a dead wildpy's server still holds it.
+
+        After a kill -9 of wildpy its server lives on for a moment (it notices the lifeline's
+        EOF and shuts down cleanly) and keeps the inherited lock; a supervisor restarting wildpy
+        at once must not be refused for that. A live holder is refused at once, as before.
+        """
+        deadline: float | None = None
+        while True:
+            try:
+                # flock (not lockf) locks the open file description, so a second EmbeddedMongo in
+                # this same process is refused too, and the server child that inherits the
+                # descriptor keeps the directory locked until it is gone, even if this process
+                # dies first.
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise EmbeddedDatabaseError(f"cannot lock {path}: {exc.strerror}") from exc
+            owner = _recorded_pid(fd)
+            if owner is None or _is_alive(owner):
+                raise DataDirInUse(
+                    f"another wildpy process is already using the data directory {self.data_dir}"
+                )
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + _ORPHAN_WAIT
+                log.warning(
+                    "waiting for the embedded database left behind by wildpy process %d "
+                    "to release %s",
+                    owner,
+                    self.data_dir,
+                )
+            elif now >= deadline:
+                raise DataDirInUse(
+                    f"the embedded database left behind by wildpy process {owner} still holds "
+                    f"the data directory {self.data_dir} after {_ORPHAN_WAIT:g} s"
+                )
+            time.sleep(_POLL_INTERVAL)
+
     def _spawn_until_ready(self) -> str:
         # Under our lock any pid file is stale; nx-27017 refuses to start if it names a live
-        # process, and after a SIGKILL that pid may have been reused by anything.
+        # process, and after a SIGKILL that pid may have been reused by anything. A socket left
+        # by a crash is stale too.
         (self.data_dir / PID_FILE).unlink(missing_ok=True)
+        self.socket_path.unlink(missing_ok=True)
         for attempt in range(1, _SPAWN_ATTEMPTS + 1):
-            if self._port is None:
+            if self.tcp and self._port is None:
                 self._port = _free_port(self.host)
             log_offset = self._spawn()
             error = self._wait_until_ready(log_offset)
             if error is None:
+                self._started = True
                 return self.uri
-            port_taken = _is_address_in_use(error)
+            port_taken = self.tcp and _is_address_in_use(error)
             self._reap(release_lock=False)
             if port_taken and not self._fixed_port and attempt < _SPAWN_ATTEMPTS:
                 log.warning(
@@ -264,21 +365,19 @@ class EmbeddedMongo:
 
     def _spawn(self) -> int:
         """Start the child; return the log offset where its output begins."""
-        assert self._port is not None
         self._rotate_log()
         read_fd, write_fd = os.pipe()
         assert self._lock_fd is not None
+        listen = ["--host", self.host, "-p", str(self._port)] if self.tcp else []
         cmd = [
             sys.executable,
             "-c",
             _BOOTSTRAP,
             str(read_fd),
+            "" if self.tcp else str(self.socket_path),
             "--data-dir",
             str(self.data_dir / DB_SUBDIR),
-            "--host",
-            self.host,
-            "-p",
-            str(self._port),
+            *listen,
             # nx-27017 logs to stderr and duplicates everything into --log-file; we capture
             # stderr, which also gets tracebacks (a failed bind), so one file holds it all.
             "--log-file",
@@ -287,7 +386,8 @@ class EmbeddedMongo:
             str(self.data_dir / PID_FILE),
         ]
         # The child gets its own copy of the log descriptor; ours is closed right after the spawn.
-        with open(self.log_path, "ab") as log_handle:
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+        with open(log_fd, "ab") as log_handle:
             log_offset = log_handle.tell()
             try:
                 self._process = subprocess.Popen(
@@ -312,7 +412,7 @@ class EmbeddedMongo:
     def _wait_until_ready(self, log_offset: int) -> str | None:
         """Poll until the child answers (None), or return why it did not, for the operator."""
         proc = self._process
-        assert proc is not None and self._port is not None
+        assert proc is not None
         started = time.monotonic()
         deadline = started + self.startup_timeout
         while True:
@@ -333,9 +433,9 @@ class EmbeddedMongo:
                     f"the embedded database (nx-27017) did not answer on {self.uri} within "
                     f"{self.startup_timeout:g} s\n--- last lines of {self.log_path} ---\n{tail}"
                 )
-            # A bare TCP connect first: pymongo waits at least 500 ms between checks of a
+            # A bare connect first: pymongo waits at least 500 ms between checks of a
             # server it found down, which would add half a second to every start.
-            if _accepts_connections(self.host, self._port) and self._answers_ping(proc, remaining):
+            if self._accepts_connections() and self._answers_ping(proc, remaining):
                 log.info(
                     "embedded database ready on %s (pid %d) in %.2f s",
                     self.uri,
@@ -344,6 +444,18 @@ class EmbeddedMongo:
                 )
                 return None
             time.sleep(_POLL_INTERVAL)
+
+    def _accepts_connections(self) -> bool:
+        if self.tcp:
+            assert self._port is not None
+            return _accepts_tcp_connections(self.host, self._port)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(0.5)
+                probe.connect(str(self.socket_path))
+                return True
+        except OSError:
+            return False
 
     def _answers_ping(self, proc: subprocess.Popen[bytes], remaining: float) -> bool:
         # Short: a listener that is not ours (a busy port) accepts the TCP connection and then
@@ -397,6 +509,9 @@ class EmbeddedMongo:
             os.close(self._lifeline_fd)
             self._lifeline_fd = None
         if release_lock and self._lock_fd is not None:
+            # still ours to remove: the lock is held until the next line
+            if not self.tcp:
+                self.socket_path.unlink(missing_ok=True)
             os.close(self._lock_fd)
             self._lock_fd = None
 
@@ -409,7 +524,7 @@ def _free_port(host: str) -> int:
         return port
 
 
-def _accepts_connections(host: str, port: int) -> bool:
+def _accepts_tcp_connections(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
@@ -420,3 +535,27 @@ def _accepts_connections(host: str, port: int) -> bool:
 def _is_address_in_use(message: str) -> bool:
     lowered = message.lower()
     return "address already in use" in lowered or f"[errno {errno.EADDRINUSE}]" in lowered
+
+
+def _recorded_pid(lock_fd: int) -> int | None:
+    """The pid the lock holder wrote into the lock file, if it wrote one."""
+    try:
+        text = os.pread(lock_fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A killed process stays a zombie until its parent reaps it: it exists, but holds nothing.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust kill()
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])

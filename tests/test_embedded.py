@@ -23,7 +23,7 @@ Doc = dict[str, object]
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[EmbeddedMongo]:
-    mongo = EmbeddedMongo(tmp_path / "data")
+    mongo = EmbeddedMongo(tmp_path / "data", host="127.0.0.1")
     yield mongo
     mongo.stop()
 
@@ -70,7 +70,7 @@ def test_uri_before_start_is_an_error(tmp_path: Path) -> None:
 
 def test_start_ping_stop(tmp_path: Path) -> None:
     data_dir = tmp_path / "missing" / "data"
-    mongo = EmbeddedMongo(data_dir)
+    mongo = EmbeddedMongo(data_dir, host="127.0.0.1")
     t0 = time.monotonic()
     uri = mongo.start()
     elapsed = time.monotonic() - t0
@@ -102,7 +102,7 @@ def test_start_ping_stop(tmp_path: Path) -> None:
 
 
 def test_context_manager(tmp_path: Path) -> None:
-    with EmbeddedMongo(tmp_path) as mongo, _client(mongo.uri) as client:
+    with EmbeddedMongo(tmp_path, host="127.0.0.1") as mongo, _client(mongo.uri) as client:
         client.wildpy_test.things.insert_one({"_id": "a"})
         assert client.wildpy_test.things.count_documents({}) == 1
         port = mongo.port
@@ -237,7 +237,7 @@ def test_server_dies_with_its_parent(tmp_path: Path) -> None:
                 """
                 import sys
                 from wildpy.storage.embedded import EmbeddedMongo
-                mongo = EmbeddedMongo(sys.argv[1])
+                mongo = EmbeddedMongo(sys.argv[1], host="127.0.0.1")
                 mongo.start()
                 print(mongo.port, flush=True)
                 sys.stdin.read()

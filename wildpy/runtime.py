@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from wildpy.config import Config
 from wildpy.counters import Counters, open_counters
+from wildpy.datadir import prepare_data_dir, write_private
 from wildpy.roles import Roles
 from wildpy.services.addresses import AddressService
 from wildpy.services.auth import AuthService
@@ -217,6 +218,8 @@ EMBEDDED_URI_FILE = "embedded.uri"
 
 async def _start_embedded(config: Config, attach: bool) -> tuple[str, EmbeddedMongo | None]:
     """Start the embedded server; or, with `attach`, use the one a running wildpy started."""
+    # refuse, in one line, a data directory other users can enter: the database is in there
+    prepare_data_dir(config.data_dir)
     embedded = EmbeddedMongo(config.data_dir)
     uri_file = config.data_dir / EMBEDDED_URI_FILE
     try:
@@ -226,7 +229,8 @@ async def _start_embedded(config: Config, attach: bool) -> tuple[str, EmbeddedMo
             raise
         # the CLI next to a running server: share its database instead of starting another
         return uri_file.read_text().strip(), None
-    uri_file.write_text(uri + "\n")
+    # 0600 like everything else in the (checked 0700) data directory
+    write_private(uri_file, uri + "\n")
     log.info("embedded database started on %s (data in %s)", uri, config.data_dir)
     return uri, embedded
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wildpy.config import Config
+from wildpy.datadir import prepare_data_dir
 from wildpy.handlers.server import RestDoor
 from wildpy.host import Host, run, select
 
@@ -20,7 +21,7 @@ def ensure_root_token(config: Config) -> tuple[Config, Path | None]:
     """The config with a root token: the configured one, or one kept in the data directory."""
     if config.api.access_token:
         return config, None
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(config.data_dir)
     path = config.data_dir / ROOT_TOKEN_FILE
     if not path.exists():
         # created 0600 from the start: the token never sits in a world-readable file
