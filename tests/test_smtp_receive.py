@@ -243,3 +243,42 @@ async def test_swaks_delivers(api: Api, doors: tuple[int, int]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     _, messages = await inbox_messages(api, user)
     assert [m["subject"] for m in messages] == ["from swaks"]
+
+
+async def test_shutdown_lets_a_message_in_data_finish(
+    api: Api, runtime: Runtime, config: Config
+) -> None:
+    """Closing the door: an idle session gets 421 at once; one in the middle of DATA still gets
+    its message stored and its 250, then the door is gone."""
+    door = await start_smtp(runtime, config.with_overrides({"smtp": {"port": 0}}))
+    port = _port(door)
+    user, address = await new_user(api)
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for stream in (idle_reader, reader):
+        assert (await stream.readline()).startswith(b"220 ")
+
+    async def command(line: bytes) -> bytes:
+        writer.write(line + b"\r\n")
+        await writer.drain()
+        return await reader.readline()
+
+    assert (await command(b"HELO client.example")).startswith(b"250")
+    assert (await command(b"MAIL FROM:<a@remote.example>")).startswith(b"250")
+    assert (await command(f"RCPT TO:<{address}>".encode())).startswith(b"250")
+    assert (await command(b"DATA")).startswith(b"354")
+    writer.write(MESSAGE[:40])  # half a message
+    await writer.drain()
+
+    closing = asyncio.create_task(door.close())
+    assert await idle_reader.readline() == b"421 4.3.2 Service shutting down, try again later\r\n"
+    writer.write(MESSAGE[40:] + b".\r\n")
+    await writer.drain()
+    assert (await reader.readline()).startswith(b"250 2.0.0 OK")
+    await closing
+    _, messages = await inbox_messages(api, user)
+    assert [m["subject"] for m in messages] == ["over SMTP"]
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
+    for stream_writer in (idle_writer, writer):
+        stream_writer.close()
