@@ -110,6 +110,10 @@ Name = Annotated[
 ]
 
 
+#: a composed message's Subject: a line break would end the header and start another (injection)
+Subject = Annotated[str, Field(max_length=2 * 1024), AfterValidator(_no_line_breaks)] | None
+
+
 class AddressIn(Strict):
     name: Name = None
     address: Annotated[str, Field(max_length=255), AfterValidator(_email)]

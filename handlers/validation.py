@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -25,6 +26,11 @@ from .context import AUTH_KEY, AuthContext
 M = TypeVar("M", bound=BaseModel)
 
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+#: deepest nesting of objects and arrays a JSON body may have. WildDuck's bodies need a handful of
+#: levels (metaData is the deepest); past ~1,000 the parser and the validators run out of stack,
+#: so a generous limit far below that keeps every later step (validation, storage, responses) safe
+MAX_JSON_DEPTH = 100
+TOO_DEEP = f'"body" must not be nested more than {MAX_JSON_DEPTH} levels deep'
 # location parts that name a union member or a validator rather than a field
 _TYPE_TAG = re.compile(
     r"^(str|int|float|bool|none|bytes|datetime|date|time|dict|list|[a-z-]+\[.*\]"
@@ -95,9 +101,34 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         document = json.loads(text)
     except ValueError as exc:
         raise InvalidContent(f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:  # the decoder gives up around 1,000 levels
+        raise InputValidationError(TOO_DEEP, details={"body": TOO_DEEP}) from None
     if not isinstance(document, dict):
         raise InvalidContent("Request body must be a JSON object")
+    if nesting_exceeds(document, MAX_JSON_DEPTH):
+        raise InputValidationError(TOO_DEEP, details={"body": TOO_DEEP})
     return document
+
+
+def nesting_exceeds(document: object, limit: int) -> bool:
+    """Whether objects and arrays in `document` nest deeper than `limit` (the top is level 1).
+
+    Iterative, so a deep document cannot exhaust the stack while it is being measured.
+    """
+    pending: list[tuple[object, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children: Iterable[object]
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""Bad input that used to answer 5xx or slip through: deep JSON, line breaks in a composed
+subject, control characters in mailbox paths. Each is a 400 InputValidationError naming the field.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Api, assert_error
+from message_samples import mailbox_ids, new_user
+
+JSON = {"Content-Type": "application/json"}
+
+
+def nested(depth: int) -> bytes:
+    """A body whose `metaData` value is `depth` levels of objects and arrays, alternating."""
+    opening = "".join('{"a":' if level % 2 == 0 else "[" for level in range(depth))
+    closing = "".join("}" if level % 2 == 0 else "]" for level in reversed(range(depth)))
+    return ('{"metaData":' + opening + "1" + closing + "}").encode()
+
+
+@pytest.mark.parametrize("depth", [150, 990, 1_500, 100_000])
+async def test_deeply_nested_json_is_refused(api: Api, depth: int) -> None:
+    user = await new_user(api)
+    inbox = (await mailbox_ids(api, user))["INBOX"]
+    path = f"/users/{user}/mailboxes/{inbox}/messages"
+    status, body = await api.post(path, data=nested(depth), headers=JSON)
+    assert_error(status, body, 400, "InputValidationError")
+    assert "nested" in body["details"]["body"]
+    # and the same route still takes a body nested like a real one
+    status, body = await api.post(path, data=nested(20)[:-1] + b',"text":"ok"}', headers=JSON)
+    assert status == 200, body
+
+
+async def test_deep_json_in_any_route_and_form_bodies_stay_shallow(api: Api) -> None:
+    status, body = await api.post("/users", data=b"[" * 50_000 + b"]" * 50_000, headers=JSON)
+    assert_error(status, body, 400, "InputValidationError")
+    status, body = await api.put("/users/" + "0" * 24, data=nested(3_000), headers=JSON)
+    assert_error(status, body, 400, "InputValidationError")
+
+
+@pytest.mark.parametrize("subject", ["Hello\r\nBcc: victim@example.com", "a\nb", "a\rb"])
+async def test_line_breaks_in_a_composed_subject(api: Api, subject: str) -> None:
+    user = await new_user(api)
+    inbox = (await mailbox_ids(api, user))["INBOX"]
+    path = f"/users/{user}/mailboxes/{inbox}/messages"
+    status, body = await api.post(path, {"subject": subject, "text": "x"})
+    assert_error(status, body, 400, "InputValidationError")
+    assert "line breaks" in body["details"]["subject"]
+    status, body = await api.post(path, {"subject": "Fine subject", "text": "x"})
+    assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    "bad", ["INBOX\u0000x", "Bills\r\nX", "Tab\there", "a/b\u007f", "C1\u0085"]
+)
+async def test_control_characters_in_mailbox_paths(api: Api, bad: str) -> None:
+    user = await new_user(api)
+    status, body = await api.post(f"/users/{user}/mailboxes", {"path": bad})
+    assert_error(status, body, 400, "InputValidationError")
+    assert body["details"] == {"path": '"path" must not contain control characters'}
+    # renames go through the same rule
+    status, created = await api.post(f"/users/{user}/mailboxes", {"path": "Plain"})
+    assert status == 200, created
+    status, body = await api.put(f"/users/{user}/mailboxes/{created['id']}", {"path": bad})
+    assert_error(status, body, 400, "InputValidationError")
+    # nothing was created: the user has the defaults and Plain only
+    status, listing = await api.get(f"/users/{user}/mailboxes")
+    assert status == 200
+    assert all(
+        not any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in row["path"])
+        for row in listing["results"]
+    )
