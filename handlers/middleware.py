@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from wildpy import errors
 from wildpy.errors import WildpyError
@@ -51,6 +52,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise  # redirects and the like are answers, not errors
         return render_error(request, _from_http_exception(request, exc))
+    except RequestPayloadError:  # the body broke off mid-stream (bad chunking): the client's fault
+        refused = render_error(
+            request, errors.InputValidationError("Malformed HTTP request: the body is not valid")
+        )
+        refused.force_close()  # the rest of the stream cannot be parsed: do not try to
+        return refused
     except Exception as exc:  # the last line of defence: log it, answer 500 without internals
         log.exception(
             "unhandled error requestId=%s %s %s", request_id(request), request.method, request.path

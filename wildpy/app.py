@@ -24,6 +24,7 @@ from wildpy.handlers import (
 from wildpy.handlers.auth import auth_middleware
 from wildpy.handlers.context import CONFIG, RUNTIME
 from wildpy.handlers.middleware import error_middleware, request_id_middleware
+from wildpy.handlers.server import protocol_logger
 from wildpy.runtime import Runtime, open_runtime
 
 ROUTE_TABLES = (
@@ -49,6 +50,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None) -> web.Applica
         # by the auth middleware are rendered by the error middleware
         middlewares=[request_id_middleware, error_middleware, auth_middleware],
         client_max_size=config.api.max_body_size,
+        handler_args={"logger": protocol_logger()},  # parser errors logged without credentials
     )
     app[CONFIG] = config
     for table in ROUTE_TABLES:
