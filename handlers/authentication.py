@@ -60,7 +60,11 @@ async def authenticate(request: web.Request) -> web.Response:
             message = "Tokens can only be issued for the master scope"
             raise InputValidationError(message, details={"token": message})
     service = runtime(request).auth
-    result = await service.authenticate(params.username, params.password, params.scope)
+    # the client a webmail names (`ip`) is the one to limit; otherwise whoever connects
+    client_ip = params.ip or request.remote
+    result = await service.authenticate(
+        params.username, params.password, params.scope, client_ip=client_ip
+    )
     body = service.response(result)
     if params.token:
         body["token"] = await service.issue_token(result)

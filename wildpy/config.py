@@ -62,6 +62,15 @@ class StorageConfig(_Section):
     data_dir: str = Field("./wildpy-data", alias="dataDir", min_length=1)
 
 
+class LimitsConfig(_Section):
+    """Limits shared by every door (REST now; IMAP, POP3 and SMTP logins later)."""
+
+    auth_ip_failures: int = Field(100, alias="authIpFailures", ge=0)
+    auth_ip_window: int = Field(300, alias="authIpWindow", ge=1)
+    auth_global_failures: int = Field(1000, alias="authGlobalFailures", ge=0)
+    auth_global_window: int = Field(60, alias="authGlobalWindow", ge=1)
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -71,6 +80,7 @@ class Config(_Section):
     api: ApiConfig = ApiConfig()
     dbs: DbsConfig = DbsConfig()
     storage: StorageConfig = StorageConfig()
+    limits: LimitsConfig = LimitsConfig()
     log: LogConfig = LogConfig()
 
     @property
