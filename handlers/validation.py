@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -19,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from wildpy.errors import InputValidationError, InvalidContent
 from wildpy.fields import parse_bool
+from wildpy.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from wildpy.storage.pagination import PageRequest
 
 from .context import AUTH_KEY, AuthContext
@@ -26,10 +26,6 @@ from .context import AUTH_KEY, AuthContext
 M = TypeVar("M", bound=BaseModel)
 
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
-#: deepest nesting of objects and arrays a JSON body may have. WildDuck's bodies need a handful of
-#: levels (metaData is the deepest); past ~1,000 the parser and the validators run out of stack,
-#: so a generous limit far below that keeps every later step (validation, storage, responses) safe
-MAX_JSON_DEPTH = 100
 TOO_DEEP = f'"body" must not be nested more than {MAX_JSON_DEPTH} levels deep'
 # location parts that name a union member or a validator rather than a field
 _TYPE_TAG = re.compile(
@@ -105,30 +101,9 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         raise InputValidationError(TOO_DEEP, details={"body": TOO_DEEP}) from None
     if not isinstance(document, dict):
         raise InvalidContent("Request body must be a JSON object")
-    if nesting_exceeds(document, MAX_JSON_DEPTH):
+    if nesting_exceeds(document):
         raise InputValidationError(TOO_DEEP, details={"body": TOO_DEEP})
     return document
-
-
-def nesting_exceeds(document: object, limit: int) -> bool:
-    """Whether objects and arrays in `document` nest deeper than `limit` (the top is level 1).
-
-    Iterative, so a deep document cannot exhaust the stack while it is being measured.
-    """
-    pending: list[tuple[object, int]] = [(document, 1)]
-    while pending:
-        value, depth = pending.pop()
-        children: Iterable[object]
-        if isinstance(value, dict):
-            children = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > limit:
-            return True
-        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
 
 
 def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:

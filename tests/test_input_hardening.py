@@ -8,6 +8,8 @@ import pytest
 from conftest import Api, assert_error
 from message_samples import mailbox_ids, new_user
 
+from wildpy.runtime import Runtime
+
 JSON = {"Content-Type": "application/json"}
 
 
@@ -70,3 +72,37 @@ async def test_control_characters_in_mailbox_paths(api: Api, bad: str) -> None:
         not any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in row["path"])
         for row in listing["results"]
     )
+
+
+def deep_object_text(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [150, 940])
+async def test_deep_json_inside_a_metadata_string(api: Api, depth: int) -> None:
+    """A string holds JSON the body may not: 940 levels were stored, then the listing broke."""
+    user = await new_user(api)
+    inbox = (await mailbox_ids(api, user))["INBOX"]
+    path = f"/users/{user}/mailboxes/{inbox}/messages"
+    status, body = await api.post(path, {"text": "x", "metaData": deep_object_text(depth)})
+    assert_error(status, body, 400, "InputValidationError")
+    assert "nested" in body["details"]["metaData"]
+    status, body = await api.put(f"/users/{user}", {"metaData": deep_object_text(depth)})
+    assert_error(status, body, 400, "InputValidationError")
+    status, body = await api.get(path, params={"metaData": "true"})
+    assert status == 200, body
+
+
+async def test_deep_metadata_stored_earlier_reads_as_empty(api: Api, runtime: Runtime) -> None:
+    user = await new_user(api)
+    inbox = (await mailbox_ids(api, user))["INBOX"]
+    path = f"/users/{user}/mailboxes/{inbox}/messages"
+    status, body = await api.post(path, {"text": "x", "metaData": {"kept": True}})
+    assert status == 200, body
+    # as an older wildpy stored it, before depth was limited
+    await runtime.repositories.messages.update_one(
+        {"user": user, "mailbox": inbox}, {"$set": {"meta.custom": deep_object_text(940)}}
+    )
+    status, body = await api.get(path, params={"metaData": "true"})
+    assert status == 200, body
+    assert body["results"][0]["metaData"] == {}

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from wildpy.errors import InputValidationError
+from wildpy.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 
 __all__ = [
     "MAX_METADATA_SIZE",
@@ -135,6 +136,7 @@ def encode_metadata(value: object, field: str = "metaData") -> str:
       ``<field> value must be serializable to JSON``;
     * a string that is not JSON, JSON of something other than an object, or any other type ->
       ``<field> value must be valid JSON object string``;
+    * nested more than 100 levels -> ``"<field>" must not be nested more than 100 levels deep``;
     * too large -> ``"<field>" length must be less than or equal to 1048576 characters long``.
     """
     parsed: object
@@ -156,6 +158,9 @@ def encode_metadata(value: object, field: str = "metaData") -> str:
         # WildDuck's Joi.object() check: arrays, numbers, null and the like are not objects
         raise _error(field, f"{field} value must be valid JSON object string")
 
+    if nesting_exceeds(parsed):
+        # a string can hold what a body may not: ~1,000 levels decode, then break a listing
+        raise _error(field, f'"{field}" must not be nested more than {MAX_JSON_DEPTH} levels deep')
     if len(stored.encode("utf-8")) > MAX_METADATA_SIZE:
         raise _error(
             field,
@@ -177,6 +182,8 @@ def decode_metadata(stored: str | bytes | Mapping[str, Any] | None) -> dict[str,
     try:
         parsed = json.loads(stored)
     except (ValueError, TypeError, RecursionError):
+        return {}
+    if nesting_exceeds(parsed):  # stored before depth was limited: it would break the answer
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
