@@ -18,7 +18,7 @@ from conftest import ROOT_TOKEN
 from wildpy.app import create_app
 from wildpy.config import Config
 from wildpy.handlers.middleware import AccessLogger
-from wildpy.handlers.server import ApiAppRunner
+from wildpy.handlers.server import ApiAppRunner, protocol_logger
 from wildpy.runtime import Runtime
 
 SECRET = "s3cr3t-" + "7" * 33  # looks like a token, and is easy to find in a log
@@ -155,3 +155,32 @@ async def test_no_token_reaches_a_log_line(
     assert "the request line or a header is too long" in lines, lines  # the errors are logged
     assert SECRET not in lines and SECRET not in caplog.text
     assert "[redacted]" in lines  # the access line of the 401 is there, redacted
+
+
+async def test_errors_past_the_middlewares_answer_in_the_envelope(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What escapes every middleware (here: a handler of an app without them) is a clean 500:
+    the envelope, no exception text, and a log line without the token of the URL."""
+
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError(f"internal detail of {request.url}")
+
+    app = web.Application(handler_args={"logger": protocol_logger()})
+    app.router.add_get("/broken", broken)
+    runner = ApiAppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = int(runner.addresses[0][1])
+        request = b"GET /broken?accessToken=" + SECRET.encode() + b" HTTP/1.0\r\n" + HOST + b"\r\n"
+        status, headers, body = await exchange(port, request)
+    finally:
+        await runner.cleanup()
+    assert status == 500
+    payload = assert_envelope(status, headers, body, "InternalError")
+    assert payload["error"] == "Internal server error"
+    assert b"internal detail" not in body
+    assert "internal detail" in caplog.text  # the traceback is logged ...
+    assert SECRET not in caplog.text  # ... without the token
