@@ -184,3 +184,29 @@ async def test_errors_past_the_middlewares_answer_in_the_envelope(
     assert b"internal detail" not in body
     assert "internal detail" in caplog.text  # the traceback is logged ...
     assert SECRET not in caplog.text  # ... without the token
+
+
+async def test_a_client_hanging_up_mid_body_is_no_server_fault(
+    config: Config, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    head = (
+        b"POST /users HTTP/1.1\r\n" + HOST + b"X-Access-Token: " + ROOT_TOKEN.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    async with serving(config, runtime, access_log_class=AccessLogger) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head)
+        await writer.drain()
+        # the handler is reading the body when the client goes away
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100")
+        writer.write(b'{"user')
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        # the server goes on, and has logged the request by now (one connection at a time)
+        status, _, _ = await exchange(port, b"GET /health HTTP/1.0\r\n" + HOST + b"\r\n")
+    assert status == 200
+    access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any(" POST /users 400 " in line for line in access), access
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
