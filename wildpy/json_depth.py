@@ -8,6 +8,7 @@ generous limit far below the stack's keeps every later step safe, whatever the c
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 MAX_JSON_DEPTH = 100
 
@@ -15,19 +16,21 @@ MAX_JSON_DEPTH = 100
 def nesting_exceeds(document: object, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether objects and arrays in `document` nest deeper than `limit` (the top is level 1).
 
-    Iterative, so a deep document cannot exhaust the stack while it is being measured.
+    Level by level and without recursion, so a deep document cannot exhaust the stack while it
+    is measured; each level is gathered by a comprehension, which keeps a wide document (200,000
+    objects in a list) to a fraction of the time json.loads took to build it.
     """
-    pending: list[tuple[object, int]] = [(document, 1)]
-    while pending:
-        value, depth = pending.pop()
-        children: Iterable[object]
-        if isinstance(value, dict):
-            children = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
+    level: list[dict[Any, Any] | list[Any]] = (
+        [document] if isinstance(document, dict | list) else []
+    )
+    depth = 1
+    while level:
         if depth > limit:
             return True
-        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        below: list[dict[Any, Any] | list[Any]] = []
+        for value in level:
+            children: Iterable[Any] = value.values() if isinstance(value, dict) else value
+            below.extend([child for child in children if isinstance(child, dict | list)])
+        level = below
+        depth += 1
     return False
