@@ -234,6 +234,10 @@ def _crypt_params_ok(scheme: str, stored: str) -> bool:
         parsed = handler.from_string(stored)
     except Exception:  # untrusted input: any parse failure means "unsupported"
         return False
+    if not parsed.checksum:
+        # a bare "config string" ("$6$salt"): passlib parses it, but it holds no hash, so no
+        # password can ever match it
+        return False
     if scheme in ("sha256-crypt", "sha512-crypt"):
         return int(parsed.rounds) <= _MAX_SHA_CRYPT_ROUNDS
     return True
