@@ -148,10 +148,11 @@ async def test_per_client_limit_over_many_names(
             assert (await attempt(api, f"six{n}", "x", ip=f"2001:db8::{n + 1}"))[0] == 401
         assert (await attempt(api, "six", "x", ip="2001:db8::ffff"))[0] == 429
         assert (await attempt(api, "six", "x", ip="2001:db8:0:1::1"))[0] == 401
-        # without `ip`, the connecting address is the client
+        # without `ip`, or with one that is no address, the connecting address is the client
         for n in range(5):
             assert (await attempt(api, f"direct{n}", "x"))[0] == 401
         assert (await attempt(api, "direct", "x"))[0] == 429
+        assert (await attempt(api, "direct", "x", ip="not-an-address"))[0] == 429
 
 
 async def test_successful_logins_give_their_place_back(
