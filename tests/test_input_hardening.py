@@ -106,3 +106,42 @@ async def test_deep_metadata_stored_earlier_reads_as_empty(api: Api, runtime: Ru
     status, body = await api.get(path, params={"metaData": "true"})
     assert status == 200, body
     assert body["results"][0]["metaData"] == {}
+
+
+@pytest.mark.parametrize("brk", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c"])
+async def test_every_line_break_the_email_package_knows(api: Api, brk: str) -> None:
+    """str.splitlines() breaks at more than CR and LF, and so does the email package."""
+    user = await new_user(api)
+    inbox = (await mailbox_ids(api, user))["INBOX"]
+    path = f"/users/{user}/mailboxes/{inbox}/messages"
+    for body, field in (
+        ({"subject": f"a{brk}b"}, "subject"),
+        ({"headers": [{"key": "X-A", "value": f"a{brk}b"}]}, "headers,0,value"),
+        ({"to": [{"name": f"a{brk}b", "address": "to@example.com"}]}, "to,0,name"),
+    ):
+        status, answer = await api.post(path, {"text": "x", **body})
+        assert_error(status, answer, 400, "InputValidationError")
+        assert "line breaks" in answer["details"][field], answer
+
+
+async def test_numbers_out_of_range(api: Api) -> None:
+    user = await new_user(api)
+    inbox = (await mailbox_ids(api, user))["INBOX"]
+    path = f"/users/{user}/mailboxes/{inbox}/messages"
+    # epoch milliseconds past year 9999
+    status, body = await api.post(path, {"text": "x", "date": 1e30})
+    assert_error(status, body, 400, "InputValidationError")
+    assert "must be a valid date" in body["error"]
+    # valid JSON, but no finite number: it could never be stored again
+    status, body = await api.post(path, {"text": "x", "metaData": '{"a": 1e999}'})
+    assert_error(status, body, 400, "InputValidationError")
+    assert "metaData" in body["details"]
+    # uids past any mailbox's (int() refuses 5,000 digits, MongoDB stops at 2**63)
+    for uids in ("9" * 5000, str(2**63), "1:" + "9" * 30, f"1,{2**53 + 1}"):
+        status, body = await api.put(path, {"message": uids, "seen": True})
+        assert_error(status, body, 400, "InputValidationError")
+        assert "message" in body["details"]
+        status, body = await api.get(f"/users/{user}/search", params={"id": uids})
+        assert_error(status, body, 400, "InputValidationError")
+    status, body = await api.put(path, {"message": str(2**53), "seen": True})
+    assert_error(status, body, 404, "MessageNotFound")

@@ -10,6 +10,7 @@ Nothing here does I/O. Bad input raises ``InputValidationError`` with ``details=
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -113,6 +114,14 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"invalid JSON constant {name}")
 
 
+def _finite_float(text: str) -> float:
+    # 1e999 is valid JSON but no finite number: it could be parsed, never stored again
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number out of range: {text[:32]}")
+    return value
+
+
 def _dump(value: object) -> str:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     try:
@@ -148,7 +157,9 @@ def encode_metadata(value: object, field: str = "metaData") -> str:
             raise _error(field, f"{field} value must be serializable to JSON") from exc
     elif isinstance(value, str):
         try:
-            parsed = json.loads(value.strip(), parse_constant=_reject_constant)
+            parsed = json.loads(
+                value.strip(), parse_constant=_reject_constant, parse_float=_finite_float
+            )
         except (ValueError, RecursionError) as exc:
             raise _error(field, f"{field} value must be valid JSON object string") from exc
         if not isinstance(parsed, dict):
