@@ -210,3 +210,17 @@ async def test_a_client_hanging_up_mid_body_is_no_server_fault(
     access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert any(" POST /users 400 " in line for line in access), access
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [b"X-Access-Token: \xff\xfe", b"Authorization: Bearer \xff", b"X-Access-Token: \xc3("],
+)
+async def test_tokens_that_are_not_utf8_are_invalid_tokens(
+    config: Config, runtime: Runtime, credential: bytes
+) -> None:
+    async with serving(config, runtime, access_log_class=AccessLogger) as port:
+        request = b"GET /users HTTP/1.0\r\n" + HOST + credential + b"\r\n\r\n"
+        status, headers, body = await exchange(port, request)
+    assert status == 401, body
+    assert_envelope(status, headers, body, "InvalidToken")
