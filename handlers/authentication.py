@@ -9,6 +9,7 @@ from pydantic import Field
 
 from wildpy import errors
 from wildpy.errors import InputValidationError, MissingPrivileges
+from wildpy.services.login_limits import client_key
 
 from .auth import permit
 from .context import auth, runtime
@@ -60,7 +61,12 @@ async def authenticate(request: web.Request) -> web.Response:
             message = "Tokens can only be issued for the master scope"
             raise InputValidationError(message, details={"token": message})
     service = runtime(request).auth
-    result = await service.authenticate(params.username, params.password, params.scope)
+    # the client a webmail names (`ip`) is the one to limit; otherwise, or when `ip` is no
+    # address (which would escape the per-client limit), whoever connects
+    client_ip = params.ip if client_key(params.ip) else request.remote
+    result = await service.authenticate(
+        params.username, params.password, params.scope, client_ip=client_ip
+    )
     body = service.response(result)
     if params.token:
         body["token"] = await service.issue_token(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -29,7 +30,10 @@ def _date(value: object) -> object:
     if isinstance(value, bool):
         raise ValueError("must be a valid date")
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(float(value) / 1000, tz=UTC)
+        try:
+            return datetime.fromtimestamp(float(value) / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # past year 9999, or not a number (NaN)
+            raise ValueError("must be a valid date") from None
     try:
         return _utc(_DATETIME.validate_python(value))
     except PydanticValidationError:
@@ -66,10 +70,18 @@ IncludeHeaders = Annotated[
 Order = Literal["asc", "desc"]
 
 
+#: the largest uid a path or a set may name (no mailbox gets near it; MongoDB stops at 2**63)
+MAX_UID = 2**53
+_NUMBER = re.compile(r"\d+")
+
+
 def _uid_set(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not UID_SET.match(value.strip()):
+        raise ValueError("must be a UID set such as 1,2,3 or 3:15 or 3:*")
+    # the length check first: int() of thousands of digits is refused (and slow)
+    if any(len(n) > 16 or int(n) > MAX_UID for n in _NUMBER.findall(value)):
         raise ValueError("must be a UID set such as 1,2,3 or 3:15 or 3:*")
     return value.strip()
 
@@ -77,7 +89,7 @@ def _uid_set(value: object) -> object:
 #: WildDuck's UID set: `1,2,3`, `3:15` or `3:*`
 UidSetText = Annotated[str, BeforeValidator(_uid_set)]
 #: a uid in a path
-Uid = Annotated[int, Field(ge=1, le=2**53)]
+Uid = Annotated[int, Field(ge=1, le=MAX_UID)]
 
 
 def _email(value: str) -> str:
@@ -92,8 +104,12 @@ def _blank(value: object) -> object:
     return None if value == "" else value
 
 
+#: what str.splitlines() breaks at: the email package refuses all of them in a header value
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
 def _no_line_breaks(value: str | None) -> str | None:
-    if value is not None and ("\r" in value or "\n" in value):
+    if value is not None and _LINE_BREAKS.search(value):
         raise ValueError("must not contain line breaks")
     return value
 
@@ -108,6 +124,10 @@ Name = Annotated[
     Annotated[str, Field(max_length=255), AfterValidator(_no_line_breaks)] | None,
     BeforeValidator(_blank),
 ]
+
+
+#: a composed message's Subject: a line break would end the header and start another (injection)
+Subject = Annotated[str, Field(max_length=2 * 1024), AfterValidator(_no_line_breaks)] | None
 
 
 class AddressIn(Strict):

@@ -42,6 +42,7 @@ from .message_params import (
     Order,
     PreviousIn,
     ReferenceIn,
+    Subject,
     Uid,
     UidSetText,
 )
@@ -128,7 +129,7 @@ class UploadMessage(Params):
     cc: list[AddressIn] | None = None
     bcc: list[AddressIn] | None = None
     headers: list[HeaderIn] | None = None
-    subject: Annotated[str, Field(max_length=2 * 1024)] | None = None
+    subject: Subject = None
     text: Annotated[str, Field(max_length=1024 * 1024)] | None = None
     html: Annotated[str, Field(max_length=1024 * 1024)] | None = None
     files: list[ObjectIdStr] | None = None

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from wildpy import errors
 from wildpy.errors import WildpyError
@@ -51,14 +52,36 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise  # redirects and the like are answers, not errors
         return render_error(request, _from_http_exception(request, exc))
+    except RequestPayloadError:  # the body broke off mid-stream (bad chunking): the client's fault
+        return _cut_off(request, "Malformed HTTP request: the body is not valid")
+    except ConnectionResetError as exc:
+        if not _client_left(request):
+            return _unhandled(request, exc)
+        # the client hung up before its body was read: nobody gets an answer, and it is no fault
+        return _cut_off(request, "The client closed the connection before the body was read")
     except Exception as exc:  # the last line of defence: log it, answer 500 without internals
-        log.exception(
-            "unhandled error requestId=%s %s %s", request_id(request), request.method, request.path
-        )
-        fault = errors.InternalError()
-        if request.app[CONFIG].api.debug:
-            fault.details = {"exception": type(exc).__name__, "message": str(exc)}
-        return render_error(request, fault)
+        return _unhandled(request, exc)
+
+
+def _client_left(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _cut_off(request: web.Request, message: str) -> web.Response:
+    refused = render_error(request, errors.InputValidationError(message))
+    refused.force_close()  # the rest of the stream cannot be parsed: do not try to
+    return refused
+
+
+def _unhandled(request: web.Request, exc: Exception) -> web.Response:
+    log.exception(
+        "unhandled error requestId=%s %s %s", request_id(request), request.method, request.path
+    )
+    fault = errors.InternalError()
+    if request.app[CONFIG].api.debug:
+        fault.details = {"exception": type(exc).__name__, "message": str(exc)}
+    return render_error(request, fault)
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> WildpyError:

@@ -1,8 +1,9 @@
 """The REST door: `create_app(config, runtime)` on an aiohttp `AppRunner` and `TCPSite`.
 
-Closing it stops listening at once, ends the open `/updates` streams, and lets every request in
-flight finish within `[host] shutdownTimeout`, also one whose body is still arriving (drain.py
-says why aiohttp's own shutdown would cut that one); only then are the connections closed.
+Its connections answer aiohttp's own parser errors in the JSON envelope (http_edge.py). Closing
+it stops listening at once, ends the open `/updates` streams, and lets every request in flight
+finish within `[host] shutdownTimeout`, also one whose body is still arriving (drain.py says why
+aiohttp's own shutdown would cut that one); only then are the connections closed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from wildpy.runtime import Runtime
 
 from . import updates
 from .drain import IN_FLIGHT
+from .http_edge import ApiAppRunner
 from .middleware import AccessLogger
 
 #: seconds aiohttp gets, after the drain, to finish writing the last answers
@@ -48,7 +50,7 @@ class RestDoor:
 
 async def start(runtime: Runtime, config: Config) -> RestDoor:
     app = create_app(config, runtime=runtime)
-    runner = web.AppRunner(
+    runner = ApiAppRunner(
         app,
         access_log_class=AccessLogger,
         shutdown_timeout=_FINAL_WRITE_TIMEOUT,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from wildpy.errors import InputValidationError, InvalidContent
 from wildpy.fields import parse_bool
+from wildpy.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from wildpy.storage.pagination import PageRequest
 
 from .context import AUTH_KEY, AuthContext
@@ -25,6 +26,7 @@ from .context import AUTH_KEY, AuthContext
 M = TypeVar("M", bound=BaseModel)
 
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+TOO_DEEP = f'"body" must not be nested more than {MAX_JSON_DEPTH} levels deep'
 # location parts that name a union member or a validator rather than a field
 _TYPE_TAG = re.compile(
     r"^(str|int|float|bool|none|bytes|datetime|date|time|dict|list|[a-z-]+\[.*\]"
@@ -95,8 +97,12 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         document = json.loads(text)
     except ValueError as exc:
         raise InvalidContent(f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:  # the decoder gives up around 1,000 levels
+        raise InputValidationError(TOO_DEEP, details={"body": TOO_DEEP}) from None
     if not isinstance(document, dict):
         raise InvalidContent("Request body must be a JSON object")
+    if nesting_exceeds(document):
+        raise InputValidationError(TOO_DEEP, details={"body": TOO_DEEP})
     return document
 
 

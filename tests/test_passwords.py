@@ -535,3 +535,13 @@ async def test_async_runs_off_the_event_loop_thread(monkeypatch: pytest.MonkeyPa
     assert await verify_password_async("pw", stored)
     assert len(seen) == 2
     assert threading.get_ident() not in seen
+
+
+@pytest.mark.parametrize(
+    "config_string", ["$6$saltsalt", "$6$rounds=5000$saltsalt$", "$5$saltsalt$", "$1$salt$", "$1$s"]
+)
+def test_crypt_config_strings_hold_no_hash(config_string: str) -> None:
+    """passlib (and libpass) parse a crypt(3) salt without its hash; such a "hash" would be
+    accepted as imported and then fail every login with a verification error."""
+    assert not is_supported_hash(config_string)
+    assert verify_password("password", config_string) is False

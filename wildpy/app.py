@@ -25,6 +25,7 @@ from wildpy.handlers import (
 from wildpy.handlers.auth import auth_middleware
 from wildpy.handlers.context import CONFIG, RUNTIME
 from wildpy.handlers.drain import in_flight_middleware
+from wildpy.handlers.http_edge import protocol_logger
 from wildpy.handlers.middleware import error_middleware, request_id_middleware
 from wildpy.runtime import Runtime, open_runtime
 
@@ -57,6 +58,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None) -> web.Applica
             auth_middleware,
         ],
         client_max_size=config.api.max_body_size,
+        handler_args={"logger": protocol_logger()},  # parser errors logged without credentials
     )
     app[CONFIG] = config
     for table in ROUTE_TABLES:

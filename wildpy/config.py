@@ -95,6 +95,15 @@ class JanitorConfig(_Section):
     interval: float = Field(600.0, ge=1)
 
 
+class LimitsConfig(_Section):
+    """Limits shared by every door (REST now; IMAP, POP3 and SMTP logins later)."""
+
+    auth_ip_failures: int = Field(100, alias="authIpFailures", ge=0)
+    auth_ip_window: int = Field(300, alias="authIpWindow", ge=1)
+    auth_global_failures: int = Field(1000, alias="authGlobalFailures", ge=0)
+    auth_global_window: int = Field(60, alias="authGlobalWindow", ge=1)
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -109,6 +118,7 @@ class Config(_Section):
     journal: JournalConfig = JournalConfig()
     host: HostConfig = HostConfig()
     janitor: JanitorConfig = JanitorConfig()
+    limits: LimitsConfig = LimitsConfig()
     log: LogConfig = LogConfig()
 
     @property

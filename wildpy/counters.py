@@ -2,7 +2,8 @@
 
 `limited_increment` is WildDuck's `ttlcounter`: refuse when the counter already reached the
 limit, otherwise add and start the window's expiry on the first increment. With Redis the check
-and the increment are one Lua script, so concurrent wildpy processes share exact counts.
+and the increment are one Lua script, so concurrent wildpy processes share exact counts; so can a
+caller reserve a place before doing the work it limits, and `release` it again afterwards.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class Counters(Protocol):
     ) -> CounterState: ...
 
     async def read(self, keys: list[str]) -> list[CounterState]: ...
+
+    async def release(self, key: str, amount: int) -> None:
+        """Give back `amount` taken by `limited_increment`; never below zero, the window kept."""
+        ...
 
     async def delete(self, key: str) -> None: ...
 
@@ -86,6 +91,16 @@ class MemoryCounters:
                 )
         return states
 
+    async def release(self, key: str, amount: int) -> None:
+        entry = self._current(key)
+        if entry is None:
+            return
+        value, expires = entry
+        if value > amount:
+            self._values[key] = (value - amount, expires)
+        else:
+            del self._values[key]
+
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
 
@@ -106,6 +121,16 @@ end
 return {1, value, redis.call('TTL', KEYS[1])}
 """
 
+# a counter given back to zero is removed: a negative one would grant extra places
+_RELEASE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current <= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+return redis.call('DECRBY', KEYS[1], ARGV[1])
+"""
+
 
 class RedisCounters:
     """Counters shared by every wildpy process on the same Redis."""
@@ -114,6 +139,7 @@ class RedisCounters:
         self._redis: Redis = Redis.from_url(uri, socket_timeout=2.5, socket_connect_timeout=2.5)
         self._prefix = prefix
         self._script = self._redis.register_script(_LIMITED_INCREMENT)
+        self._release = self._redis.register_script(_RELEASE)
 
     async def limited_increment(
         self, key: str, amount: int, limit: int, window: int
@@ -141,6 +167,12 @@ class RedisCounters:
             value, ttl = replies[index], replies[index + 1]
             states.append(CounterState(True, int(value or 0), int(ttl) if ttl > 0 else None))
         return states
+
+    async def release(self, key: str, amount: int) -> None:
+        try:
+            await self._release(keys=[self._prefix + key], args=[amount])
+        except RedisError:
+            raise InternalDatabaseError("Redis is unavailable, try again later") from None
 
     async def delete(self, key: str) -> None:
         try:

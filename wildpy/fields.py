@@ -10,10 +10,12 @@ Nothing here does I/O. Bad input raises ``InputValidationError`` with ``details=
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from wildpy.errors import InputValidationError
+from wildpy.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 
 __all__ = [
     "MAX_METADATA_SIZE",
@@ -112,6 +114,14 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"invalid JSON constant {name}")
 
 
+def _finite_float(text: str) -> float:
+    # 1e999 is valid JSON but no finite number: it could be parsed, never stored again
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number out of range: {text[:32]}")
+    return value
+
+
 def _dump(value: object) -> str:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     try:
@@ -135,6 +145,7 @@ def encode_metadata(value: object, field: str = "metaData") -> str:
       ``<field> value must be serializable to JSON``;
     * a string that is not JSON, JSON of something other than an object, or any other type ->
       ``<field> value must be valid JSON object string``;
+    * nested more than 100 levels -> ``"<field>" must not be nested more than 100 levels deep``;
     * too large -> ``"<field>" length must be less than or equal to 1048576 characters long``.
     """
     parsed: object
@@ -146,7 +157,9 @@ def encode_metadata(value: object, field: str = "metaData") -> str:
             raise _error(field, f"{field} value must be serializable to JSON") from exc
     elif isinstance(value, str):
         try:
-            parsed = json.loads(value.strip(), parse_constant=_reject_constant)
+            parsed = json.loads(
+                value.strip(), parse_constant=_reject_constant, parse_float=_finite_float
+            )
         except (ValueError, RecursionError) as exc:
             raise _error(field, f"{field} value must be valid JSON object string") from exc
         if not isinstance(parsed, dict):
@@ -156,6 +169,9 @@ def encode_metadata(value: object, field: str = "metaData") -> str:
         # WildDuck's Joi.object() check: arrays, numbers, null and the like are not objects
         raise _error(field, f"{field} value must be valid JSON object string")
 
+    if nesting_exceeds(parsed):
+        # a string can hold what a body may not: ~1,000 levels decode, then break a listing
+        raise _error(field, f'"{field}" must not be nested more than {MAX_JSON_DEPTH} levels deep')
     if len(stored.encode("utf-8")) > MAX_METADATA_SIZE:
         raise _error(
             field,
@@ -177,6 +193,8 @@ def decode_metadata(stored: str | bytes | Mapping[str, Any] | None) -> dict[str,
     try:
         parsed = json.loads(stored)
     except (ValueError, TypeError, RecursionError):
+        return {}
+    if nesting_exceeds(parsed):  # stored before depth was limited: it would break the answer
         return {}
     return parsed if isinstance(parsed, dict) else {}
 

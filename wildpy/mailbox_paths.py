@@ -4,6 +4,8 @@ Paths use `/` as the hierarchy separator (`Parent/Child`). The rules are WildDuc
 messages word for word because clients show them: no empty level (`//`) and no trailing `/`, at
 most 128 levels of at most 512 characters each. A leading `/` is dropped and a first level spelled
 `inbox` in any case is stored as `INBOX` (IMAP: INBOX is case-insensitive, RFC 9051 5.1).
+Beyond WildDuck, control characters (C0, DEL, C1) are refused: IMAP prints these names, and
+`INBOX\0x` would read as INBOX to anything that stops at a NUL.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ MAX_PATH_LENGTH = MAX_LEVELS * MAX_LEVEL_LENGTH + MAX_LEVELS - 1
 
 _INVERTED = re.compile(r"/{2,}|/$")
 _INVERTED_SOURCE = r"/\/{2,}|\/$/"  # how Joi prints the pattern in its message
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = '"path" must not contain control characters'
 TOO_DEEP = "The mailbox path cannot be more than 128 levels deep"
 TOO_LONG = "Any part of the mailbox path cannot be longer than 512 chars long"
 
@@ -34,6 +38,8 @@ def normalize_path(path: str) -> str:
     """The stored form of `path`, or InputValidationError with WildDuck's message."""
     if not path:
         raise _invalid('"path" is not allowed to be empty')
+    if _CONTROL.search(path):
+        raise _invalid(CONTROL_CHARACTERS)
     if _INVERTED.search(path):
         raise _invalid(
             f'"path" with value "{path}" matches the inverted pattern: {_INVERTED_SOURCE}'

@@ -37,7 +37,6 @@ import hashlib
 import hmac
 import logging
 import re
-import warnings
 from collections.abc import Callable
 from importlib import resources
 from typing import Any, Final, NamedTuple
@@ -47,15 +46,13 @@ import bcrypt
 from argon2.exceptions import InvalidHashError, VerificationError
 
 # passlib is only used for the legacy crypt(3) families (md5-crypt, sha-crypt,
-# DES).  On Python 3.11/3.12 importing it pulls in the stdlib ``crypt`` module,
-# which emits a DeprecationWarning; on 3.13+ ``crypt`` is gone and passlib
-# silently uses its pure-Python implementations.  Either way the result is the
-# same, so the warning is noise for operators and is suppressed here.  passlib
-# is deliberately NOT used for bcrypt: its bcrypt backend trips over bcrypt>=4.1
-# ("error reading bcrypt version") and bcrypt 5 rejects >72-byte secrets.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from passlib.hash import des_crypt, md5_crypt, sha256_crypt, sha512_crypt
+# DES), and comes from libpass, its maintained fork under the same import name
+# (passlib itself has had no release since 2020).  libpass never touches the
+# stdlib ``crypt`` module (deprecated, gone in 3.13): it always uses its
+# pure-Python implementations, the same results a few times slower.  It is
+# deliberately NOT used for bcrypt: the bcrypt package is called directly, with
+# its own 72-byte rule (bcrypt 5 rejects longer secrets).
+from passlib.hash import des_crypt, md5_crypt, sha256_crypt, sha512_crypt
 
 __all__ = [
     "ARGON2_MEMORY_COST",
@@ -236,6 +233,10 @@ def _crypt_params_ok(scheme: str, stored: str) -> bool:
     try:
         parsed = handler.from_string(stored)
     except Exception:  # untrusted input: any parse failure means "unsupported"
+        return False
+    if not parsed.checksum:
+        # a bare "config string" ("$6$salt"): passlib parses it, but it holds no hash, so no
+        # password can ever match it
         return False
     if scheme in ("sha256-crypt", "sha512-crypt"):
         return int(parsed.rounds) <= _MAX_SHA_CRYPT_ROUNDS

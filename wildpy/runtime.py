@@ -161,7 +161,7 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         addresses=addresses,
         domain_aliases=domain_aliases,
         tokens=tokens,
-        auth=AuthService(repos.users, users, tokens, counters),
+        auth=AuthService(repos.users, users, tokens, counters, limits=config.limits),
         files=files,
         journal=journal,
         mailboxes=mailboxes,

@@ -1,8 +1,10 @@
-"""Password authentication (POST /authenticate, POST /preauth) with per-user rate limiting.
+"""Password authentication (POST /authenticate, POST /preauth) with login rate limits.
 
 Unknown users and wrong passwords get the same `AuthFailed`, after the same amount of hashing
 work, so the answer tells nothing about which accounts exist. A disabled or suspended account is
 only reported once the password was right. Imported hashes are upgraded on a successful login.
+Every attempt reserves its place on the account, client and global limits before its password is
+checked (`login_limits`).
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ from typing import Any
 
 from wildpy import errors, passwords
 from wildpy.addressing import lookup_view, username_view
+from wildpy.config import LimitsConfig
 from wildpy.counters import Counters
 from wildpy.errors import LimitState
 from wildpy.storage.accounts import Users
 from wildpy.storage.database import Document
 
+from .login_limits import ACCOUNT_FAILURES, LoginLimits
 from .tokens import TokenService
 from .users import TEMP_PASSWORD_WINDOW, UserService
 
 log = logging.getLogger("wildpy.auth")
 
-AUTH_FAILURES = 12
-AUTH_WINDOW = 120
 SCOPES = ("master", "imap", "pop3", "smtp")
 
 # verified against when the user does not exist, so both paths cost one KDF
@@ -33,7 +35,7 @@ _DUMMY_HASH = passwords.hash_password("wildpy-timing-equaliser")
 
 
 def _login_key(username: str) -> str:
-    """The canonical form of a login name: the spellings that reach one account share a key."""
+    """The canonical form of a login name that names no account (its limit's counter)."""
     name = username.strip()
     if "@" in name:
         try:
@@ -41,6 +43,10 @@ def _login_key(username: str) -> str:
         except errors.InputValidationError:
             return name.lower()
     return username_view(name)
+
+
+def _account_key(user: Document) -> str:
+    return str(user.get("unameview") or username_view(user["username"]))
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,18 @@ class Authenticated:
 
 class AuthService:
     def __init__(
-        self, users: Users, user_service: UserService, tokens: TokenService, counters: Counters
+        self,
+        users: Users,
+        user_service: UserService,
+        tokens: TokenService,
+        counters: Counters,
+        *,
+        limits: LimitsConfig | None = None,
     ) -> None:
         self._users = users
         self._user_service = user_service
         self._tokens = tokens
-        self._counters = counters
+        self._limits = LoginLimits(counters, limits or LimitsConfig())
 
     async def _find(self, username: str) -> Document | None:
         try:
@@ -75,29 +87,27 @@ class AuthService:
             raise errors.InvalidAuthScope()
         return self._describe(user, scope)
 
-    async def authenticate(self, username: str, password: str, scope: str) -> Authenticated:
-        # failures are counted per login name, whether or not it exists, so neither the answer
-        # nor the rate limit tells which accounts exist
-        counter = f"auth:{_login_key(username)}"
-        [state] = await self._counters.read([counter])
-        if state.value >= AUTH_FAILURES:
-            refused = errors.RateLimitedError(
-                "Authentication was rate limited",
-                details={"limit": AUTH_FAILURES, "window": AUTH_WINDOW, "retry_after": state.ttl},
-            )
-            refused.limit = LimitState(AUTH_FAILURES, 0, state.ttl or AUTH_WINDOW)
-            raise refused
+    async def authenticate(
+        self, username: str, password: str, scope: str, *, client_ip: str | None = None
+    ) -> Authenticated:
         user = await self._find(username)
-        if user is None:
-            await passwords.verify_password_async(password, _DUMMY_HASH)
-            raise await self._failed(counter)
-        user_id = user["_id"]
-        temporary = await self._check_temp_password(user, password)
-        if not temporary and not await passwords.verify_password_async(
-            password, user.get("password") or ""
-        ):
-            raise await self._failed(counter)
-        await self._counters.delete(counter)
+        # one counter per account, whichever of its names is used (its unameview is as unique as
+        # its id), and one per login name that names no account: both allow the same, so neither
+        # the answer nor the limit tells which accounts exist
+        account = _account_key(user) if user is not None else _login_key(username)
+        reservation = await self._limits.reserve(account, client_ip)
+        try:
+            if user is None:
+                await passwords.verify_password_async(password, _DUMMY_HASH)
+                raise errors.AuthFailed()
+            temporary = await self._check_password(user, password)
+        except errors.AuthFailed as failure:
+            failure.limit = reservation.limit  # the reserved place is the failure
+            raise
+        except Exception:  # neither a failed nor a successful login: the place is given back
+            await reservation.cancel()
+            raise
+        await reservation.succeeded()
         if user.get("disabled") or user.get("suspended"):
             raise errors.UserDisabled()
         if scope in user.get("disabledScopes", []):
@@ -105,18 +115,21 @@ class AuthService:
         if not temporary and passwords.needs_rehash(user["password"]):
             await self._upgrade_hash(user, password)
         await self._users.update_one(
-            {"_id": user_id},
+            {"_id": user["_id"]},
             {"$set": {"lastLogin": {"time": datetime.now(UTC), "protocol": "API"}}},
         )
-        return Authenticated(user, scope, temporary, LimitState(AUTH_FAILURES, AUTH_FAILURES, 0))
-
-    async def _failed(self, counter: str) -> errors.AuthFailed:
-        state = await self._counters.limited_increment(counter, 1, 0, AUTH_WINDOW)
-        failure = errors.AuthFailed()
-        failure.limit = LimitState(
-            AUTH_FAILURES, AUTH_FAILURES - state.value, state.ttl or AUTH_WINDOW
+        return Authenticated(
+            user, scope, temporary, LimitState(ACCOUNT_FAILURES, ACCOUNT_FAILURES, 0)
         )
-        return failure
+
+    async def _check_password(self, user: Document, password: str) -> bool:
+        """Whether the temporary password was used; AuthFailed when no password matches."""
+        temporary = await self._check_temp_password(user, password)
+        if not temporary and not await passwords.verify_password_async(
+            password, user.get("password") or ""
+        ):
+            raise errors.AuthFailed()
+        return temporary
 
     async def _check_temp_password(self, user: Document, password: str) -> bool:
         temp = user.get("tempPassword")
