@@ -106,6 +106,13 @@ async def test_two_doors_start_on_one_loop_and_stop_before_workers(
         ):
             assert response.status == 200
             assert (await response.json())["success"] is True
+        # the REST door answers aiohttp's own parser errors in the envelope (http_edge.py)
+        raw_reader, raw_writer = await asyncio.open_connection(address, port)
+        raw_writer.write(b"GET /users HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n")
+        head, _, body = (await raw_reader.read()).partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] == b"400" and b"application/json" in head
+        assert json.loads(body)["code"] == "InputValidationError"
+        raw_writer.close()
         reader, writer = await asyncio.open_connection("127.0.0.1", echo.port)
         writer.write(b"hello\n")
         assert await reader.readline() == b"hello\n"
