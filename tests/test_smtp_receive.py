@@ -10,9 +10,11 @@ import asyncio
 import shutil
 import smtplib
 import socket
+import ssl
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ import pytest_asyncio
 from conftest import Api
 
 from wildpy.config import Config
-from wildpy.runtime import Runtime
+from wildpy.runtime import Runtime, open_runtime
 from wildpy.smtp.door import ReceivingDoor, start_lmtp, start_smtp
 
 PASSWORD = "smtp pass 1234"
@@ -282,3 +284,71 @@ async def test_shutdown_lets_a_message_in_data_finish(
         await asyncio.open_connection("127.0.0.1", port)
     for stream_writer in (idle_writer, writer):
         stream_writer.close()
+
+
+async def test_garbage_gets_errors_then_421(doors: tuple[int, int]) -> None:
+    smtp_port, _ = doors
+    reader, writer = await asyncio.open_connection("127.0.0.1", smtp_port)
+    assert (await reader.readline()).startswith(b"220 ")
+    replies = []
+    for line in [b"HELLO?", b"\x00\xff garbage", b"MAIL nonsense", b"RCPT TO:<x>"] * 3:
+        writer.write(line + b"\r\n")
+        await writer.drain()
+        reply = await reader.readline()
+        replies.append(reply)
+        if reply.startswith(b"421"):
+            break
+    codes = [reply[:3] for reply in replies]
+    assert codes[:10] == [b"500", b"500", b"503", b"503"] * 2 + [b"500", b"500"]
+    assert all(reply[4:5] == b"5" for reply in replies[:10])  # enhanced codes on every error
+    assert replies[10] == b"421 4.7.0 Too many errors, closing the connection\r\n"
+    assert await reader.read() == b""  # closed
+    writer.close()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return certificate, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+async def test_starttls_with_the_configured_certificate(
+    api: Api, config: Config, mongo_uri: str, tmp_path: Path
+) -> None:
+    certificate, key = _self_signed(tmp_path)
+    tls_config = config.with_overrides(
+        {"tls": {"certificate": str(certificate), "key": str(key)}, "smtp": {"port": 0}}
+    )
+    async with open_runtime(tls_config, ensure_indexes=False) as runtime:
+        door = await start_smtp(runtime, tls_config)
+        try:
+            user, address = await new_user(api)
+
+            def talk() -> bytes:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                with smtplib.SMTP("127.0.0.1", _port(door), timeout=10) as client:
+                    client.ehlo("client.example")
+                    assert client.has_extn("starttls")
+                    client.starttls(context=context)
+                    client.ehlo("client.example")
+                    client.sendmail("a@remote.example", [address], MESSAGE)
+                    return client.sock.version().encode() if client.sock else b""
+
+            version = await asyncio.to_thread(talk)
+            assert version.startswith(b"TLSv1.")
+        finally:
+            await door.close()
+    inbox, messages = await inbox_messages(api, user)
+    source = await source_of(api, user, inbox, messages[0]["id"])
+    assert b"with ESMTPS id" in source

@@ -81,6 +81,11 @@ class LmtpConfig(ReceiveConfig):
     port: int = Field(2424, ge=0, le=65535)
 
 
+class TlsConfig(_Section):
+    certificate: str = ""
+    key: str = ""
+
+
 class JournalConfig(_Section):
     poll_interval: float = Field(0.25, alias="pollInterval", gt=0, le=60)
     poll_interval_with_redis: float = Field(5.0, alias="pollIntervalWithRedis", gt=0, le=300)
@@ -113,6 +118,7 @@ class Config(_Section):
     api: ApiConfig = ApiConfig()
     dbs: DbsConfig = DbsConfig()
     storage: StorageConfig = StorageConfig()
+    tls: TlsConfig = TlsConfig()
     smtp: ReceiveConfig = ReceiveConfig()
     lmtp: LmtpConfig = LmtpConfig()
     journal: JournalConfig = JournalConfig()

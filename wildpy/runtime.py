@@ -41,6 +41,7 @@ from wildpy.storage.files import StorageFiles
 from wildpy.storage.journal import Journal
 from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.message_queries import MessageQueries
+from wildpy.tls import TlsProvider
 
 log = logging.getLogger("wildpy")
 
@@ -115,6 +116,8 @@ class Runtime:
     purge: AccountPurge
     #: received mail to local users (the SMTP and LMTP doors)
     delivery: DeliveryService
+    #: the TLS context every door takes (STARTTLS on SMTP and LMTP)
+    tls: TlsProvider
     #: the embedded server, when this process started one
     embedded: EmbeddedMongo | None = None
 
@@ -169,6 +172,7 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         retention=RetentionJob(messages),
         message_api=build_message_api(database, repos, messages, mailboxes, files),
         delivery=DeliveryService(addresses, repos.users, mailboxes, messages, counters),
+        tls=TlsProvider(config.tls),
         purge=AccountPurge(
             repos.deleted_users,
             messages,

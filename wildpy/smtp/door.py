@@ -65,6 +65,8 @@ async def _start(
             hostname=name,
             ident="wildpy",
             timeout=settings.idle_timeout,
+            # asked per connection: a renewed certificate serves the next one
+            tls_context=runtime.tls.context(),
         )
 
     server = await asyncio.get_running_loop().create_server(session, settings.host, settings.port)

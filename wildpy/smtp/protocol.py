@@ -15,6 +15,7 @@ import secrets
 from collections import Counter
 from typing import Any
 
+from aiosmtpd import smtp as aiosmtpd_smtp
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -40,6 +41,14 @@ _DEFAULT_ENHANCED = {
     "554": "5.7.0",
     "555": "5.5.4",
 }
+#: replies that say the client's command was wrong; after ERROR_LIMIT of them the session ends
+_COMMAND_ERRORS = frozenset({"500", "501", "502", "503", "504", "555"})
+ERROR_LIMIT = 10
+# aiosmtpd closes a session after 5 unknown commands with its own 502; wildpy counts every
+# command error instead (above) and answers 421 after ERROR_LIMIT, so aiosmtpd's count must not
+# end it first (it reads this module global at each new session)
+aiosmtpd_smtp.BOGUS_LIMIT = ERROR_LIMIT + 1
+
 _HAS_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
 
 
@@ -112,6 +121,8 @@ class DoorProtocol(SMTP):
         self._ip = ""
         #: a command (DATA included) is being handled: shutdown waits for it
         self.busy = False
+        #: command errors answered so far (see ERROR_LIMIT)
+        self._errors = 0
 
     def _create_session(self) -> Session:
         return DoorSession(self.loop)
@@ -139,7 +150,13 @@ class DoorProtocol(SMTP):
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
             status = "\r\n".join(with_enhanced_code(line) for line in status.split("\r\n"))
+            if status[:3] in _COMMAND_ERRORS:
+                self._errors += 1
         await super().push(status)
+        if self._errors >= ERROR_LIMIT and self.transport is not None:
+            # a client that keeps talking nonsense is not a mail client: end it
+            await super().push("421 4.7.0 Too many errors, closing the connection")
+            self.transport.close()
 
     async def smtp_DATA(self, arg: str) -> None:
         self.busy = True
@@ -153,6 +170,8 @@ class DoorProtocol(SMTP):
     def shut_down(self) -> None:
         """Close this session if it waits for a command; one that is busy finishes first."""
         transport = self.transport
+        if transport is None or transport.is_closing():
+            return  # ending already (its connection_lost is on its way)
         if isinstance(transport, asyncio.WriteTransport) and not self.busy:
             transport.write(b"421 4.3.2 Service shutting down, try again later\r\n")
             transport.close()
