@@ -12,7 +12,7 @@ from datetime import datetime
 from aiohttp import web
 
 from wildpy import errors
-from wildpy.services.message_views import listing_item, listing_projection, parse_include_headers
+from wildpy.store.views import listing_item, listing_projection, parse_include_headers
 
 from .auth import permit
 from .context import runtime

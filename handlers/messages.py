@@ -15,18 +15,18 @@ from wildpy import errors
 from wildpy.fields import encode_metadata
 from wildpy.mime.charsets import decode_bytes
 from wildpy.runtime import Runtime
-from wildpy.services.compose import Mailbox, Part, decode_content
-from wildpy.services.message_actions import MessageChanges
-from wildpy.services.message_docs import RAW_FIELDS
-from wildpy.services.message_views import (
+from wildpy.storage.database import Document
+from wildpy.store.actions import MessageChanges
+from wildpy.store.compose import Mailbox, Part, decode_content
+from wildpy.store.documents import RAW_FIELDS
+from wildpy.store.search_terms import UidSet
+from wildpy.store.upload import ComposeFields, Reference, Upload
+from wildpy.store.views import (
     DETAIL_PROJECTION,
     listing_projection,
     message_view,
     parse_include_headers,
 )
-from wildpy.services.search_terms import UidSet
-from wildpy.services.upload import ComposeFields, Reference, Upload
-from wildpy.storage.database import Document
 
 from .auth import permit
 from .context import runtime

@@ -13,9 +13,9 @@ from aiohttp import web
 from pydantic import Field
 
 from wildpy import errors
-from wildpy.services.message_views import listing_projection, parse_include_headers
-from wildpy.services.search import OrTerms, SearchCriteria
-from wildpy.services.search_terms import UidSet
+from wildpy.store.search import OrTerms, SearchCriteria
+from wildpy.store.search_terms import UidSet
+from wildpy.store.views import listing_projection, parse_include_headers
 
 from .auth import permit
 from .context import runtime

@@ -130,7 +130,7 @@ class Archived(Collection):
 
 
 class Threads(Collection):
-    """Thread keys (wildpy/services/threads.py): `_id` = `<user>:r:<ref>` or `<user>:s:<subject>`,
+    """Thread keys (wildpy/store/threads.py): `_id` = `<user>:r:<ref>` or `<user>:s:<subject>`,
     with `thread`, `subject`, `updated` (epoch ms)."""
 
     database = "mail"

@@ -24,10 +24,10 @@ from wildpy import errors
 from wildpy.mime import MimeNode
 from wildpy.runtime import Runtime, build_message_service
 from wildpy.services.messages import MessageService, StoreSettings, epoch_ms, utcnow
-from wildpy.services.segments import inline_bytes
 from wildpy.storage.blobs import Bucket
 from wildpy.storage.database import Document
 from wildpy.storage.messages import Messages
+from wildpy.store.segments import inline_bytes
 
 # ------------------------------------------------------------------------------ sample messages
 

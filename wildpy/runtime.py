@@ -22,11 +22,8 @@ from wildpy.services.domainaliases import DomainAliasService
 from wildpy.services.files import FileService
 from wildpy.services.journal import JournalService
 from wildpy.services.mailboxes import MailboxService
-from wildpy.services.message_api import MessageApi, build_message_api
 from wildpy.services.messages import MessageService, StoreSettings
 from wildpy.services.purge import AccountPurge
-from wildpy.services.retention import RetentionJob
-from wildpy.services.threads import ThreadService
 from wildpy.services.tokens import TokenService
 from wildpy.services.users import UserService
 from wildpy.storage import accounts
@@ -39,6 +36,9 @@ from wildpy.storage.files import StorageFiles
 from wildpy.storage.journal import Journal
 from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.message_queries import MessageQueries
+from wildpy.store.bundle import MessageApi, build_message_api
+from wildpy.store.retention import RetentionJob
+from wildpy.store.threads import ThreadService
 
 log = logging.getLogger("wildpy")
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .messages import MessageService
+from wildpy.services.messages import MessageService
 
 log = logging.getLogger("wildpy.retention")
 

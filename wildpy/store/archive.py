@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from wildpy import errors
+from wildpy.services.mailboxes import MailboxService
+from wildpy.services.messages import MessageService
 from wildpy.storage.blobs import AttachmentStore, Bucket
 from wildpy.storage.database import Document
 from wildpy.storage.keyset import keyset_page
@@ -28,8 +30,7 @@ from wildpy.storage.message_queries import count_ids
 from wildpy.storage.messages import Archived, Tombstones
 from wildpy.storage.pagination import Page, PageRequest
 
-from .mailboxes import MailboxService
-from .messages import AddedMessage, MessageService
+from .records import AddedMessage
 
 log = logging.getLogger("wildpy.archive")
 

@@ -36,7 +36,6 @@ from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.message_queries import MessageQueries
 from wildpy.storage.pagination import Page, PageRequest
 
-from .message_views import HeaderSelection, listing_item
 from .search_query import (
     NO_MAILBOX,
     compile_query,
@@ -52,6 +51,7 @@ from .search_terms import (
     header_condition,
     recipient_condition,
 )
+from .views import HeaderSelection, listing_item
 
 #: the mailboxes that `searchable` leaves out
 UNSEARCHABLE = ("\\Junk", "\\Trash")

@@ -17,11 +17,12 @@ from datetime import datetime
 from typing import Literal, TypeVar
 
 from wildpy import errors
+from wildpy.services.mailboxes import MailboxService
+from wildpy.services.messages import MessageService
 from wildpy.storage.database import Document
 from wildpy.storage.message_queries import MessageQueries
 
-from .mailboxes import MailboxService
-from .messages import MessageService, epoch_ms
+from .records import epoch_ms
 from .search_terms import UidSet
 
 log = logging.getLogger("wildpy.messages.api")

@@ -12,13 +12,13 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 
+from wildpy.services.journal import JournalService
 from wildpy.storage.accounts import Users
 from wildpy.storage.blobs import AttachmentStore, Bucket
 from wildpy.storage.database import Document, new_id
 from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.messages import Archived, Messages, Tombstones
 
-from .journal import JournalService
 from .undo import bounded
 
 

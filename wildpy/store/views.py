@@ -16,7 +16,7 @@ from wildpy.fields import decode_metadata
 from wildpy.mime import replace_cid_links
 from wildpy.storage.database import Document
 
-from .message_docs import RAW_FIELDS, SUMMARY_FIELDS, head_headers
+from .documents import RAW_FIELDS, SUMMARY_FIELDS, head_headers
 
 #: `includeHeaders`: True for every header (of the first 200), else the lowercased names wanted
 HeaderSelection = bool | frozenset[str]

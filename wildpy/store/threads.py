@@ -33,10 +33,9 @@ from dataclasses import dataclass, field
 from pymongo import UpdateOne
 
 from wildpy.mime import ParsedMessage, ThreadHeaders
+from wildpy.services.group_commit import GroupCommit
 from wildpy.storage.database import Document, new_id
 from wildpy.storage.messages import Threads
-
-from .group_commit import GroupCommit
 
 #: how many reference ids a thread lookup uses (WildDuck: 10)
 MAX_REFERENCE_IDS = 10

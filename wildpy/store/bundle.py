@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from wildpy.services.files import FileService
+from wildpy.services.mailboxes import MailboxService
+from wildpy.services.messages import MessageService
 from wildpy.storage.accounts import Users
 from wildpy.storage.blobs import AttachmentRefs, AttachmentStore, Bucket
 from wildpy.storage.database import Database
@@ -16,11 +19,8 @@ from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.message_queries import MessageQueries
 from wildpy.storage.messages import Archived, Tombstones
 
+from .actions import MessageActions
 from .archive import ArchiveService
-from .files import FileService
-from .mailboxes import MailboxService
-from .message_actions import MessageActions
-from .messages import MessageService
 from .search import SearchService
 from .upload import UploadService
 
