@@ -52,3 +52,7 @@ class Mailboxes(Collection):
                 raise
             return {int(failure["index"]) for failure in failures}
         return set()
+
+    async def belongs_to(self, mailbox_id: str, user_id: str) -> bool:
+        """Whether the mailbox exists and is the user's."""
+        return await self.find_one({"_id": mailbox_id, "user": user_id}, {"_id": 1}) is not None

@@ -94,6 +94,19 @@ class Messages(Collection):
             deleted += result.deleted_count
         return deleted
 
+    async def changed_since(
+        self, mailbox: str, modseq: int, *, after_uid: int, limit: int
+    ) -> list[Document]:
+        """Up to `limit` messages of the mailbox with a modseq above `modseq` and a uid above
+        `after_uid`, lowest uid first: `_id`, `uid`, `modseq`, `flags`."""
+        cursor = self.collection.find(
+            {"mailbox": mailbox, "modseq": {"$gt": modseq}, "uid": {"$gt": after_uid}},
+            {"_id": 1, "uid": 1, "modseq": 1, "flags": 1},
+            sort=[("uid", 1)],
+            limit=limit,
+        )
+        return await cursor.to_list(length=limit)
+
     async def expired(self, now: int, limit: int, projection: Document) -> list[Document]:
         """Messages whose `rdate` (epoch ms) is at or before `now`, oldest first."""
         cursor = self.collection.find(

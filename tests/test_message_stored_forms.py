@@ -27,6 +27,7 @@ from test_message_store import (
     with_attachment,
 )
 
+from wildpy.handlers.message_views import listing_item
 from wildpy.mime import parse_message
 from wildpy.runtime import Runtime
 from wildpy.storage.blobs import AttachmentStore
@@ -39,9 +40,9 @@ from wildpy.store.documents import (
     SEARCH_TEXT_CHARS,
     unpack_view,
 )
+from wildpy.store.projections import listing_projection
 from wildpy.store.search import SearchCriteria
 from wildpy.store.segments import inline_bytes
-from wildpy.store.views import listing_item, listing_projection
 
 #: an inline forwarded message that carries a big attachment: cut out from inside the body
 FORWARDED_INLINE_BIG = (

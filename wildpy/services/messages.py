@@ -35,6 +35,7 @@ from wildpy.storage.messages import Archived, Messages, Tombstones
 from wildpy.storage.pagination import Page
 from wildpy.store.add import Adder
 from wildpy.store.change import Changer
+from wildpy.store.detail import Opener
 from wildpy.store.documents import MessageBody, MessageView
 from wildpy.store.expiry import Expiry
 from wildpy.store.parts import StoreParts
@@ -44,6 +45,8 @@ from wildpy.store.records import (
     DeletedMessage,
     FlagChange,
     MovedMessage,
+    ReadMessage,
+    UidFlags,
     epoch_ms,
     utcnow,
 )
@@ -61,7 +64,9 @@ __all__ = [
     "FlagChange",
     "MessageService",
     "MovedMessage",
+    "ReadMessage",
     "StoreSettings",
+    "UidFlags",
     "epoch_ms",
     "utcnow",
 ]
@@ -113,6 +118,7 @@ class MessageService:
         self._changer = Changer(parts, self._reader)
         self._remover = Remover(parts, self._reader, releases)
         self._expiry = Expiry(parts, releases)
+        self._opener = Opener(self._reader, self._changer)
 
     # the repository and the attachment store every part uses, reachable as before the split:
     # the fault-injection tests swap the first and read the second
@@ -161,6 +167,27 @@ class MessageService:
         self, user_id: str, message_id: str, projection: Document | None = None
     ) -> Document:
         return await self._reader.get_by_id(user_id, message_id, projection)
+
+    async def read_message(
+        self, user_id: str, mailbox_id: str, uid: int, *, mark_seen: bool = False
+    ) -> ReadMessage:
+        """The message at `uid` to show (detail fields, rendered body), marked \\Seen first
+        when `mark_seen`; NoSuchMailbox for a mailbox not the user's."""
+        return await self._opener.read_message(user_id, mailbox_id, uid, mark_seen=mark_seen)
+
+    async def source(self, user_id: str, mailbox_id: str, uid: int) -> bytes:
+        """The raw message at `uid` in the mailbox; NoSuchMailbox for a mailbox not the user's."""
+        return await self._reader.source(user_id, mailbox_id, uid)
+
+    async def attachment(
+        self, user_id: str, mailbox_id: str, uid: int, attachment_id: str
+    ) -> tuple[dict[str, Any], bytes]:
+        """An attachment of the message at `uid`: its listing info and decoded content."""
+        return await self._reader.attachment(user_id, mailbox_id, uid, attachment_id)
+
+    async def changed_since(self, user_id: str, mailbox_id: str, modseq: int) -> list[UidFlags]:
+        """uid, modseq and flags of the mailbox's messages changed after `modseq`, by uid."""
+        return await self._reader.changed_since(user_id, mailbox_id, modseq)
 
     async def list_messages(
         self,

@@ -30,6 +30,7 @@ from wildpy.storage.message_queries import count_ids
 from wildpy.storage.messages import Archived, Tombstones
 from wildpy.storage.pagination import Page, PageRequest
 
+from .projections import listing_projection
 from .records import AddedMessage
 
 log = logging.getLogger("wildpy.archive")
@@ -62,11 +63,13 @@ class ArchiveService:
         self._bodies = bodies
 
     async def page(
-        self, user: str, paging: PageRequest, *, ascending: bool, projection: Document
+        self, user: str, paging: PageRequest, *, ascending: bool, headers: bool = False
     ) -> Page:
         """One page of the user's archived messages by deletion time (newest first unless
-        `ascending`): `{user, archived}` is indexed, `{user, _id}` cannot be (storage.md)."""
+        `ascending`), with the listing fields and the headers if asked: `{user, archived}` is
+        indexed, `{user, _id}` cannot be (storage.md)."""
         query: Document = {"user": user}
+        projection = {**listing_projection(headers=headers, metadata=False), "archived": 1}
         return await keyset_page(
             self._archived.collection,
             query,

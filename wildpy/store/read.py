@@ -15,17 +15,15 @@ from wildpy.storage.pagination import Page, decode_cursor, encode_cursor
 from . import segments as seg
 from .documents import (
     LISTING_PROJECTION,
-    RAW_FIELDS,
     MessageBody,
     MessageView,
     render_message_body,
     unpack_view,
 )
 from .parts import StorePart
+from .projections import ATTACHMENT_PROJECTION, BODY_PROJECTION, RAW_PROJECTION
+from .records import UidFlags
 
-_RAW_PROJECTION: Document = dict.fromkeys(RAW_FIELDS, 1)
-_ATTACHMENT_PROJECTION: Document = {**_RAW_PROJECTION, "attachments": 1}
-_BODY_PROJECTION: Document = {**_RAW_PROJECTION, "view": 1}
 #: fields of a stored message that are optional: `_resolve` does not ask for them again
 _OPTIONAL_FIELDS = frozenset({"segmentsFile", "head"})
 
@@ -42,6 +40,56 @@ class Reader(StorePart):
             await self._raise_missing({"mailbox": mailbox_id, "uid": uid, "user": user_id})
         assert doc is not None
         return doc
+
+    async def get_in_mailbox(
+        self, user_id: str, mailbox_id: str, uid: int, projection: Document | None = None
+    ) -> Document:
+        """`get`, but a missing message in a mailbox the user does not have is NoSuchMailbox:
+        the mailbox is looked at only when the message is not found (no extra round trip)."""
+        try:
+            return await self.get(user_id, mailbox_id, uid, projection)
+        except errors.MessageNotFound:
+            if not await self._mailboxes.belongs_to(mailbox_id, user_id):
+                raise errors.NoSuchMailbox() from None
+            raise
+
+    async def source(self, user_id: str, mailbox_id: str, uid: int) -> bytes:
+        """The raw message at `uid` (REST message.eml, IMAP BODY[]); NoSuchMailbox,
+        MessageNotFound, MessageGone."""
+        doc = await self.get_in_mailbox(user_id, mailbox_id, uid, RAW_PROJECTION)
+        return await self.get_raw(user_id, doc)
+
+    async def attachment(
+        self, user_id: str, mailbox_id: str, uid: int, attachment_id: str
+    ) -> tuple[dict[str, Any], bytes]:
+        """An attachment of the message at `uid`: its listing info and decoded content."""
+        doc = await self.get_in_mailbox(user_id, mailbox_id, uid, ATTACHMENT_PROJECTION)
+        return await self.read_attachment(user_id, doc, attachment_id)
+
+    async def changed_since(
+        self, user_id: str, mailbox_id: str, modseq: int, *, batch: int = 500
+    ) -> list[UidFlags]:
+        """uid, modseq and flags of the messages of the mailbox changed after `modseq` (added,
+        flagged or moved in), in uid order: what IMAP SELECT (CONDSTORE/QRESYNC) and a client
+        catching up need. NoSuchMailbox. Read in bounded batches on the `{mailbox, modseq}`
+        index; expunged messages are not here (they are in the journal)."""
+        if not await self._mailboxes.belongs_to(mailbox_id, user_id):
+            raise errors.NoSuchMailbox()
+        out: list[UidFlags] = []
+        after = 0
+        while rows := await self._messages.changed_since(
+            mailbox_id, modseq, after_uid=after, limit=batch
+        ):
+            out.extend(
+                UidFlags(
+                    str(row["_id"]), int(row["uid"]), int(row["modseq"]), list(row.get("flags", []))
+                )
+                for row in rows
+            )
+            after = int(rows[-1]["uid"])
+            if len(rows) < batch:
+                break
+        return out
 
     async def get_by_id(
         self, user_id: str, message_id: str, projection: Document | None = None
@@ -123,7 +171,7 @@ class Reader(StorePart):
 
     async def get_raw(self, user_id: str, message: Document | str) -> bytes:
         """The message exactly as it was added (`message.eml`, IMAP BODY[])."""
-        doc = await self._resolve(user_id, message, _RAW_PROJECTION)
+        doc = await self._resolve(user_id, message, RAW_PROJECTION)
         return await self.read_range(doc, 0, int(doc["size"]))
 
     async def read_range(self, doc: Document, start: int, end: int) -> bytes:
@@ -167,7 +215,7 @@ class Reader(StorePart):
         self, user_id: str, message: Document | str, attachment_id: str
     ) -> tuple[dict[str, Any], bytes]:
         """An attachment's listing info and its decoded content; AttachmentNotFound."""
-        doc = await self._resolve(user_id, message, _ATTACHMENT_PROJECTION)
+        doc = await self._resolve(user_id, message, ATTACHMENT_PROJECTION)
         wanted = attachment_id.upper()
         for info in doc.get("attachments", []):
             if str(info.get("id", "")).upper() == wanted:
@@ -189,7 +237,7 @@ class Reader(StorePart):
         stood in for (the stored tree is moved onto the bytes without them). Sanitising is a
         few MB/s, so a message costs about what parsing it did when it was added.
         """
-        doc = await self._resolve(user_id, message, _BODY_PROJECTION)
+        doc = await self._resolve(user_id, message, BODY_PROJECTION)
         own = await self._assemble(doc, 0, int(doc["size"]), attachments=False)
         view = unpack_view(doc["view"])
         cut_out = seg.attachment_ranges(doc["segments"])
@@ -205,6 +253,12 @@ class Reader(StorePart):
                 return message
             message = str(message["_id"])
         return await self.get_by_id(user_id, message, fields)
+
+
+def _uid_flags(row: Document) -> UidFlags:
+    return UidFlags(
+        str(row["_id"]), int(row["uid"]), int(row["modseq"]), list(row.get("flags", []))
+    )
 
 
 def _uid_of(value: Any) -> int:

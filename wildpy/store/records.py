@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from .documents import MessageBody
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,25 @@ class DeletedMessage:
     uid: int
     modseq: int
     archived: bool
+
+
+@dataclass(frozen=True)
+class UidFlags:
+    """A message's place and flags in its mailbox (the uid/flags index IMAP keeps)."""
+
+    id: str
+    uid: int
+    modseq: int
+    flags: list[str]
+
+
+@dataclass(frozen=True)
+class ReadMessage:
+    """One message to show: its stored detail fields and the body rendered from it."""
+
+    #: the stored message with the detail fields (docs/mail-store.md); flags as they are now
+    message: dict[str, Any]
+    body: MessageBody
 
 
 def epoch_ms(when: datetime) -> int:

@@ -24,10 +24,9 @@ needs `$or`, `$and` on one field twice or `$nor` (full text: subject *or* text; 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from wildpy import errors
 from wildpy.storage.accounts import Users
@@ -36,6 +35,7 @@ from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.message_queries import MessageQueries
 from wildpy.storage.pagination import Page, PageRequest
 
+from .projections import listing_projection
 from .search_query import (
     NO_MAILBOX,
     compile_query,
@@ -51,7 +51,6 @@ from .search_terms import (
     header_condition,
     recipient_condition,
 )
-from .views import HeaderSelection, listing_item
 
 #: the mailboxes that `searchable` leaves out
 UNSEARCHABLE = ("\\Junk", "\\Trash")
@@ -113,6 +112,17 @@ class SearchCriteria:
         return self.searchable or self.unseen or bool(self.query) or bool(self.or_terms.query)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A page of stored messages (listing fields) as a listing or search answers it."""
+
+    page: Page
+    #: how many messages each thread on the page has, when asked for
+    thread_counts: dict[str, int] | None = None
+    #: the listed mailbox's special use (`\\Sent` ...), for a mailbox listing
+    special_use: str | None = None
+
+
 # ---------------------------------------------------------------------------------- service
 
 
@@ -132,9 +142,12 @@ class SearchService:
         *,
         unseen: bool | None,
         ascending: bool,
-        projection: Document,
-    ) -> tuple[Document, Page]:
-        """One page of a mailbox by internal date, and the mailbox (NoSuchMailbox).
+        headers: bool = False,
+        metadata: bool = False,
+        thread_counters: bool = False,
+    ) -> Listing:
+        """One page of a mailbox by internal date (NoSuchMailbox), with the listing fields,
+        the headers and metaData when asked for, and the size of each thread if asked.
 
         The total comes from the mailbox's exact counters, read side by side with the page:
         counting a large mailbox would cost time in proportion to its size.
@@ -147,14 +160,19 @@ class SearchService:
                 {"_id": mailbox, "user": user}, {"total": 1, "unseen": 1, "specialUse": 1}
             ),
             self._queries.page_by_date(
-                query, paging, ascending=ascending, projection=projection, total=0
+                query,
+                paging,
+                ascending=ascending,
+                projection=listing_projection(headers=headers, metadata=metadata),
+                total=0,
             ),
         )
         if box is None:
             raise errors.NoSuchMailbox()
         total, unseen_count = int(box.get("total", 0)), int(box.get("unseen", 0))
         page.total = {None: total, True: unseen_count, False: total - unseen_count}[unseen]
-        return box, page
+        counts = await self._page_thread_counts(page) if thread_counters else None
+        return Listing(page, counts, special_use=box.get("specialUse") or None)
 
     async def search(
         self,
@@ -166,7 +184,7 @@ class SearchService:
         projection: Document,
     ) -> Page:
         """One page of the user's messages matching `criteria`, newest first unless
-        `ascending`; the total is an exact count of the matches."""
+        `ascending`, with the fields of `projection`; the total is an exact count."""
         query = await self.build_query(user, criteria)
         return await self._queries.page_by_date(
             query,
@@ -175,6 +193,29 @@ class SearchService:
             projection=projection,
             total=self._queries.count(query),
         )
+
+    async def search_listing(
+        self,
+        user: str,
+        criteria: SearchCriteria,
+        paging: PageRequest,
+        *,
+        ascending: bool,
+        headers: bool = False,
+        metadata: bool = False,
+        thread_counters: bool = False,
+    ) -> Listing:
+        """`search` with the listing fields, the headers and metaData when asked for, and the
+        size of each thread if asked."""
+        page = await self.search(
+            user,
+            criteria,
+            paging,
+            ascending=ascending,
+            projection=listing_projection(headers=headers, metadata=metadata),
+        )
+        counts = await self._page_thread_counts(page) if thread_counters else None
+        return Listing(page, counts)
 
     async def build_query(self, user: str, criteria: SearchCriteria) -> Document:
         """The filter of `criteria`: UserNotFound, NoSuchMailbox for a mailbox not the user's."""
@@ -215,27 +256,8 @@ class SearchService:
             {"user": user}, {"_id": 1, "path": 1, "specialUse": 1}, limit=10_000
         )
 
-    async def listing(
-        self,
-        rows: Sequence[Document],
-        *,
-        headers: HeaderSelection,
-        metadata: bool,
-        thread_counters: bool,
-    ) -> list[dict[str, Any]]:
-        """Rows of a listing or search page in WildDuck's shape, with thread sizes if asked."""
-        counts = (
-            await self.thread_counts(str(row["thread"]) for row in rows) if thread_counters else {}
-        )
-        return [
-            listing_item(
-                row,
-                headers=headers,
-                metadata=metadata,
-                thread_count=counts.get(str(row["thread"])) if thread_counters else None,
-            )
-            for row in rows
-        ]
+    async def _page_thread_counts(self, page: Page) -> dict[str, int]:
+        return await self.thread_counts(str(row["thread"]) for row in page.results)
 
     async def thread_counts(self, threads: Iterable[str]) -> dict[str, int]:
         """How many messages each thread has: one indexed count per distinct thread (a `$in`
