@@ -1,5 +1,6 @@
 """The store's door-neutral reads: a mailbox's uids and flags changed since a modseq, and reading
-a message with \\Seen set on the way (what IMAP SELECT/FETCH and the REST routes share)."""
+a message with \\Seen set on the way (what IMAP SELECT/FETCH and the REST routes share),
+and the `[store]` configuration reaching the store."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import pytest
 from test_message_store import inbox, mailbox_doc, new_user, plain
 
 from wildpy import errors
-from wildpy.runtime import Runtime
+from wildpy.config import Config
+from wildpy.runtime import Runtime, open_runtime
+from wildpy.storage.database import new_id
 
 
 async def test_changed_since_lists_what_moved_past_a_modseq(runtime: Runtime) -> None:
@@ -84,3 +87,12 @@ async def test_read_message_tells_a_foreign_mailbox_from_a_missing_message(
         await runtime.messages.read_message(owner, box, 99)
     with pytest.raises(errors.NoSuchMailbox):
         await runtime.messages.read_message(other, box, 1)
+
+
+async def test_the_store_section_of_the_config_reaches_the_store(config: Config) -> None:
+    tight = config.with_overrides({"store": {"maxSize": 2048, "retentionBatch": 7}})
+    async with open_runtime(tight, ensure_indexes=False, janitor=False) as rt:
+        assert rt.messages.settings.max_size == 2048
+        assert rt.retention.batch == 7
+        with pytest.raises(errors.PayloadTooLarge):
+            await rt.messages.add_message(new_id(), new_id(), plain(body="x" * 3000))

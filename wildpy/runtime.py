@@ -38,6 +38,7 @@ from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.message_queries import MessageQueries
 from wildpy.store.bundle import MessageApi, build_message_api
 from wildpy.store.retention import RetentionJob
+from wildpy.store.settings import settings_from_config
 from wildpy.store.threads import ThreadService
 
 log = logging.getLogger("wildpy")
@@ -138,7 +139,9 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
     tokens = TokenService(
         repos.tokens, repos.users, ttl=config.api.token_ttl, lifetime=config.api.token_lifetime
     )
-    messages = build_message_service(database, repos, journal)
+    messages = build_message_service(
+        database, repos, journal, settings=settings_from_config(config.store)
+    )
     mailboxes.messages = messages
     files = FileService(repos.storage_files, repos.users)
     return Runtime(

@@ -29,10 +29,6 @@ log = logging.getLogger("wildpy.messages.api")
 
 T = TypeVar("T")
 
-#: messages read per batch while walking a UID set
-BATCH = 200
-#: messages changed at once
-CONCURRENCY = 8
 _ROW: Document = {"_id": 1, "mailbox": 1, "uid": 1}
 
 NO_MATCH = "No message matched query"
@@ -183,7 +179,7 @@ class MessageActions:
             row["_id"] = doc["_id"]
             return int(await action(row))
         query = {"mailbox": mailbox, "user": user, **uids.condition()}
-        semaphore = asyncio.Semaphore(CONCURRENCY)
+        semaphore = asyncio.Semaphore(self._messages.settings.uid_set_concurrency)
 
         async def guarded(row: Document) -> bool:
             async with semaphore:
@@ -192,9 +188,10 @@ class MessageActions:
                 except (errors.MessageNotFound, errors.MessageGone):
                     return False  # gone or moved meanwhile
 
+        batch = self._messages.settings.uid_set_batch
         count, after, seen_any = 0, 0, False
         while True:
-            rows = await self._queries.in_uid_order(query, _ROW, after_uid=after, limit=BATCH)
+            rows = await self._queries.in_uid_order(query, _ROW, after_uid=after, limit=batch)
             if not rows:
                 break
             seen_any = True

@@ -24,18 +24,10 @@ from . import segments as seg
 from .documents import Placement, build_document, normalize_flags, search_text
 from .parts import StorePart, StoreParts
 from .records import AddedMessage, epoch_ms, utcnow
-from .settings import MIB
 from .threads import ThreadChoice
 from .undo import Step, Undo, gather_undoable
 
 log = logging.getLogger("wildpy.messages")
-
-#: server spends ~0.3 ms on a 6 KB document); small groups keep the server inserting one group
-#: while this process parses the next messages, where big ones make both sides take turns
-#: (16 concurrent adds: 4 -> ~670 adds/s, 8 -> ~640, 2 -> ~550, unbounded -> ~570)
-INSERT_GROUP = 4
-#: ... and at most about this many bytes of messages
-INSERT_GROUP_BYTES = 4 * MIB
 
 
 @dataclass(frozen=True)
@@ -77,8 +69,8 @@ class Adder(StorePart):
         # group commit of the writes concurrent adds share (group_commit.py)
         self._inserts: GroupCommit[None, Document, None] = GroupCommit(
             self._insert,
-            max_items=INSERT_GROUP,
-            max_weight=INSERT_GROUP_BYTES,
+            max_items=self.settings.insert_group,
+            max_weight=self.settings.insert_group_bytes,
             weigh=_document_weight,
         )
         self._allocations: GroupCommit[tuple[str, str], tuple[int, bool], Slot] = GroupCommit(

@@ -35,9 +35,6 @@ from .records import AddedMessage
 
 log = logging.getLogger("wildpy.archive")
 
-#: archived messages restored per batch of a range restore
-BATCH = 100
-
 
 @dataclass(frozen=True)
 class RangeReport:
@@ -99,6 +96,7 @@ class ArchiveService:
     async def restore_range(self, user: str, start: datetime, end: datetime) -> RangeReport:
         """Restore every message archived between `start` and `end`, each into the mailbox it
         was deleted from, batch by batch, oldest first."""
+        batch = self._messages.settings.restore_batch
         restored = failed = 0
         after: datetime | None = None
         mailboxes: dict[str, str] = {}
@@ -107,7 +105,7 @@ class ArchiveService:
             rows = await self._archived.find(
                 {"user": user, "archived": {**lower, "$lte": end}},
                 sort=[("archived", 1)],
-                limit=BATCH,
+                limit=batch,
             )
             if not rows:
                 return RangeReport(restored, failed)
@@ -128,7 +126,7 @@ class ArchiveService:
                 else:
                     restored += 1
             after = rows[-1]["archived"]
-            if len(rows) < BATCH:
+            if len(rows) < batch:
                 return RangeReport(restored, failed)
 
     async def _original_mailbox(self, user: str, mailbox: str) -> str:

@@ -52,7 +52,12 @@ def build_message_api(
     files: FileService,
 ) -> MessageApi:
     return MessageApi(
-        search=SearchService(repos.message_queries, repos.mailboxes, repos.users),
+        search=SearchService(
+            repos.message_queries,
+            repos.mailboxes,
+            repos.users,
+            count_concurrency=messages.settings.thread_count_concurrency,
+        ),
         actions=MessageActions(messages, repos.message_queries, mailboxes),
         uploads=UploadService(messages, repos.users, files),
         archive=ArchiveService(

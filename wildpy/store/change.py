@@ -11,7 +11,6 @@ from .documents import flag_fields, normalize_flags
 from .parts import StorePart, StoreParts
 from .read import Reader
 from .records import FlagChange, MovedMessage, epoch_ms, utcnow
-from .settings import MAX_ATTEMPTS
 
 
 class Changer(StorePart):
@@ -45,7 +44,7 @@ class Changer(StorePart):
     ) -> FlagChange:
         added, removed = normalize_flags(add), {f.lower() for f in normalize_flags(remove)}
         replacement = normalize_flags(replace) if replace is not None else None
-        for _ in range(MAX_ATTEMPTS):
+        for _ in range(self.settings.max_attempts):
             doc = await self._reader.get(
                 user_id, mailbox_id, uid, {"flags": 1, "modseq": 1, "unseen": 1}
             )
@@ -90,7 +89,7 @@ class Changer(StorePart):
         return await self._shield.run(self._move(user_id, mailbox_id, uid, target_id))
 
     async def _move(self, user_id: str, mailbox_id: str, uid: int, target_id: str) -> MovedMessage:
-        for _ in range(MAX_ATTEMPTS):
+        for _ in range(self.settings.max_attempts):
             doc = await self._reader.get(
                 user_id, mailbox_id, uid, {"modseq": 1, "size": 1, "unseen": 1, "flags": 1}
             )

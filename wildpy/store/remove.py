@@ -12,7 +12,6 @@ from .parts import StorePart, StoreParts
 from .read import Reader
 from .records import DeletedMessage, epoch_ms, utcnow
 from .releases import Releaser
-from .settings import MAX_ATTEMPTS
 
 
 class Remover(StorePart):
@@ -34,7 +33,7 @@ class Remover(StorePart):
     async def _delete(
         self, user_id: str, mailbox_id: str, uid: int, archive: bool
     ) -> DeletedMessage:
-        for attempt in range(MAX_ATTEMPTS):
+        for attempt in range(self.settings.max_attempts):
             doc = await self._reader.get(user_id, mailbox_id, uid)
             keep = archive and not doc.get("draft")
             now = utcnow()

@@ -54,8 +54,6 @@ from .search_terms import (
 
 #: the mailboxes that `searchable` leaves out
 UNSEARCHABLE = ("\\Junk", "\\Trash")
-#: thread counts asked for at once (one indexed count each)
-_COUNT_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,16 @@ class Listing:
 class SearchService:
     """Mailbox listings and searches over one user's messages."""
 
-    def __init__(self, queries: MessageQueries, mailboxes: Mailboxes, users: Users) -> None:
+    def __init__(
+        self,
+        queries: MessageQueries,
+        mailboxes: Mailboxes,
+        users: Users,
+        *,
+        count_concurrency: int = 8,
+    ) -> None:
+        #: thread counts asked for at once (one indexed count each)
+        self._count_concurrency = count_concurrency
         self._queries = queries
         self._mailboxes = mailboxes
         self._users = users
@@ -263,7 +270,7 @@ class SearchService:
         """How many messages each thread has: one indexed count per distinct thread (a `$in`
         over threads would scan the collection on the embedded server)."""
         distinct = sorted(set(threads))
-        semaphore = asyncio.Semaphore(_COUNT_CONCURRENCY)
+        semaphore = asyncio.Semaphore(self._count_concurrency)
 
         async def one(thread: str) -> int:
             async with semaphore:
