@@ -35,7 +35,6 @@ from wildpy.storage.embedded import DataDirInUse, EmbeddedMongo
 from wildpy.storage.files import StorageFiles
 from wildpy.storage.journal import Journal
 from wildpy.storage.mailboxes import Mailboxes
-from wildpy.storage.message_queries import MessageQueries
 from wildpy.store.bundle import MessageApi, build_message_api
 from wildpy.store.retention import RetentionJob
 from wildpy.store.settings import settings_from_config
@@ -63,7 +62,6 @@ class Repositories:
     threads: message_store.Threads
     tombstones: message_store.Tombstones
     attachment_refs: AttachmentRefs
-    message_queries: MessageQueries
 
     @classmethod
     def build(cls, db: Database) -> Repositories:
@@ -83,7 +81,6 @@ class Repositories:
             threads=message_store.Threads(db),
             tombstones=message_store.Tombstones(db),
             attachment_refs=AttachmentRefs(db),
-            message_queries=MessageQueries(db),
         )
 
     def all(self) -> list[Collection]:

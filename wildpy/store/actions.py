@@ -20,7 +20,7 @@ from wildpy import errors
 from wildpy.services.mailboxes import MailboxService
 from wildpy.services.messages import MessageService
 from wildpy.storage.database import Document
-from wildpy.storage.message_queries import MessageQueries
+from wildpy.storage.messages import Messages
 
 from .records import epoch_ms
 from .search_terms import UidSet
@@ -92,7 +92,7 @@ class UpdateOutcome:
 
 class MessageActions:
     def __init__(
-        self, messages: MessageService, queries: MessageQueries, mailboxes: MailboxService
+        self, messages: MessageService, queries: Messages, mailboxes: MailboxService
     ) -> None:
         self._messages = messages
         self._queries = queries

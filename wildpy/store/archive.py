@@ -26,8 +26,7 @@ from wildpy.services.messages import MessageService
 from wildpy.storage.blobs import AttachmentStore, Bucket
 from wildpy.storage.database import Document
 from wildpy.storage.keyset import keyset_page
-from wildpy.storage.message_queries import count_ids
-from wildpy.storage.messages import Archived, Tombstones
+from wildpy.storage.messages import Archived, Tombstones, count_ids
 from wildpy.storage.pagination import Page, PageRequest
 
 from .projections import listing_projection

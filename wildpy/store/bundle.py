@@ -16,8 +16,7 @@ from wildpy.storage.accounts import Users
 from wildpy.storage.blobs import AttachmentRefs, AttachmentStore, Bucket
 from wildpy.storage.database import Database
 from wildpy.storage.mailboxes import Mailboxes
-from wildpy.storage.message_queries import MessageQueries
-from wildpy.storage.messages import Archived, Tombstones
+from wildpy.storage.messages import Archived, Messages, Tombstones
 
 from .actions import MessageActions
 from .archive import ArchiveService
@@ -30,7 +29,7 @@ class MessageRepositories(Protocol):
 
     users: Users
     mailboxes: Mailboxes
-    message_queries: MessageQueries
+    messages: Messages
     archived: Archived
     tombstones: Tombstones
     attachment_refs: AttachmentRefs
@@ -53,12 +52,12 @@ def build_message_api(
 ) -> MessageApi:
     return MessageApi(
         search=SearchService(
-            repos.message_queries,
+            repos.messages,
             repos.mailboxes,
             repos.users,
             count_concurrency=messages.settings.thread_count_concurrency,
         ),
-        actions=MessageActions(messages, repos.message_queries, mailboxes),
+        actions=MessageActions(messages, repos.messages, mailboxes),
         uploads=UploadService(messages, repos.users, files),
         archive=ArchiveService(
             repos.archived,

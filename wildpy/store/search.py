@@ -32,7 +32,7 @@ from wildpy import errors
 from wildpy.storage.accounts import Users
 from wildpy.storage.database import Document
 from wildpy.storage.mailboxes import Mailboxes
-from wildpy.storage.message_queries import MessageQueries
+from wildpy.storage.messages import Messages
 from wildpy.storage.pagination import Page, PageRequest
 
 from .projections import listing_projection
@@ -129,7 +129,7 @@ class SearchService:
 
     def __init__(
         self,
-        queries: MessageQueries,
+        queries: Messages,
         mailboxes: Mailboxes,
         users: Users,
         *,
