@@ -53,6 +53,77 @@ class Mailboxes(Collection):
             return {int(failure["index"]) for failure in failures}
         return set()
 
+    # ------------------------------------------------------------------ the message counters
+    # Every counter moves with `$inc` only (wildpy/services/messages.py): these are the moves.
+
+    async def allocate_uids(
+        self, mailbox_id: str, user_id: str, *, count: int = 1, unseen: int = 0, size: int = 0
+    ) -> Document | None:
+        """Hand out `count` uids and modseqs and count the messages in, in one round trip.
+
+        The document as it was *before* (`uidNext`, `modifyIndex`, `retention`): the uids are
+        `uidNext ...`, the modseqs `modifyIndex + 1 ...`. None when the mailbox is not the user's.
+        """
+        return await self.find_one_and_update(
+            {"_id": mailbox_id, "user": user_id},
+            {
+                "$inc": {
+                    "uidNext": count,
+                    "modifyIndex": count,
+                    "total": count,
+                    "unseen": unseen,
+                    "size": size,
+                }
+            },
+            projection={"uidNext": 1, "modifyIndex": 1, "retention": 1},
+            return_new=False,
+        )
+
+    async def count_out(
+        self, mailbox_id: str, *, total: int = 1, unseen: int = 0, size: int = 0
+    ) -> None:
+        """Take messages out of the counters again (an add or move undone); uids stay used."""
+        await self.update_one(
+            {"_id": mailbox_id}, {"$inc": {"total": -total, "unseen": -unseen, "size": -size}}
+        )
+
+    async def remove_messages(
+        self, mailbox_id: str, *, total: int = 1, unseen: int = 0, size: int = 0
+    ) -> int | None:
+        """Count messages out under a new modseq (expunged or moved away): the new modseq, None
+        when the mailbox is gone."""
+        doc = await self.find_one_and_update(
+            {"_id": mailbox_id},
+            {"$inc": {"total": -total, "unseen": -unseen, "size": -size, "modifyIndex": 1}},
+            projection={"modifyIndex": 1},
+        )
+        return int(doc["modifyIndex"]) if doc is not None else None
+
+    async def next_modseq(self, mailbox_id: str, user_id: str, *, unseen: int = 0) -> int | None:
+        """A new modseq for a change in the mailbox (flags), with the unseen counter moved by
+        `unseen`; None when the mailbox is not the user's."""
+        doc = await self.find_one_and_update(
+            {"_id": mailbox_id, "user": user_id},
+            {"$inc": {"modifyIndex": 1, "unseen": unseen}},
+            projection={"modifyIndex": 1},
+        )
+        return int(doc["modifyIndex"]) if doc is not None else None
+
+    async def add_unseen(self, mailbox_id: str, delta: int) -> None:
+        await self.update_one({"_id": mailbox_id}, {"$inc": {"unseen": delta}})
+
+    async def counters(self, mailbox_id: str, user_id: str) -> Document | None:
+        """`total`, `unseen` and `specialUse` of the user's mailbox (a listing's total)."""
+        return await self.find_one(
+            {"_id": mailbox_id, "user": user_id}, {"total": 1, "unseen": 1, "specialUse": 1}
+        )
+
+    async def of_user(self, user_id: str, limit: int = 10_000) -> list[Document]:
+        """`_id`, `path` and `specialUse` of the user's mailboxes."""
+        return await self.find(
+            {"user": user_id}, {"_id": 1, "path": 1, "specialUse": 1}, limit=limit
+        )
+
     async def belongs_to(self, mailbox_id: str, user_id: str) -> bool:
         """Whether the mailbox exists and is the user's."""
         return await self.find_one({"_id": mailbox_id, "user": user_id}, {"_id": 1}) is not None

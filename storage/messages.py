@@ -29,6 +29,7 @@ which shaped the choices:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import UpdateOne
@@ -77,6 +78,86 @@ class Messages(Collection):
         # equality indexable on the embedded server (module docstring)
         Index([("user", 1), ("idate", 1)]),
     ]
+
+    # ------------------------------------------------------------------ one message
+    # A change is conditional on the state it was computed from: `read` is the message as read
+    # (`_id`, `mailbox`, `uid`, `modseq`), so of concurrent changers exactly one wins.
+
+    async def at_uid(
+        self, user_id: str, mailbox_id: str, uid: int, projection: Document | None = None
+    ) -> Document | None:
+        return await self.find_one({"mailbox": mailbox_id, "uid": uid, "user": user_id}, projection)
+
+    async def of_user_by_id(
+        self, user_id: str, message_id: str, projection: Document | None = None
+    ) -> Document | None:
+        return await self.find_one({"_id": message_id, "user": user_id}, projection)
+
+    async def set_flags(self, read: Document, fields: Document, modseq: int) -> bool:
+        """Write the flag fields under a new modseq; False when the message changed meanwhile."""
+        return bool(await self.update_one(_as_read(read), {"$set": {**fields, "modseq": modseq}}))
+
+    async def move_to(
+        self, read: Document, mailbox_id: str, uid: int, modseq: int, rdate: int | None
+    ) -> bool:
+        """Re-place the message in another mailbox (expiring at `rdate`, epoch ms, if given);
+        False when it changed meanwhile."""
+        update: Document = {
+            "$set": {"mailbox": mailbox_id, "uid": uid, "modseq": modseq, "exp": rdate is not None}
+        }
+        if rdate is not None:
+            update["$set"]["rdate"] = rdate
+        else:
+            update["$unset"] = {"rdate": ""}
+        return bool(await self.update_one(_as_read(read), update))
+
+    async def remove_as_read(self, read: Document) -> bool:
+        """Delete the message if it is still as read."""
+        return bool(await self.delete_one(_as_read(read)))
+
+    async def remove(self, message_id: str) -> bool:
+        """Delete a message outright (an add undone before anyone saw it)."""
+        return bool(await self.delete_one({"_id": message_id}))
+
+    # ------------------------------------------------------------------ batches
+
+    async def page_by_uid(
+        self,
+        user_id: str,
+        mailbox_id: str,
+        *,
+        unseen: bool | None,
+        beyond: int | None,
+        ascending: bool,
+        limit: int,
+        projection: Document,
+    ) -> list[Document]:
+        """Up to `limit` messages of the mailbox by uid, after (or, descending, before) the uid
+        `beyond`; only the unseen (or seen) ones when `unseen` is given."""
+        query: Document = {"mailbox": mailbox_id, "user": user_id}
+        if unseen is not None:
+            query["unseen"] = unseen
+        if beyond is not None:
+            query["uid"] = {"$gt" if ascending else "$lt": beyond}
+        return await self.find(
+            query, projection, sort=[("uid", 1 if ascending else -1)], limit=limit
+        )
+
+    async def of_mailbox(
+        self, user_id: str, mailbox_id: str, projection: Document, limit: int
+    ) -> list[Document]:
+        """The first `limit` messages of the mailbox by uid."""
+        return await self.find(
+            {"mailbox": mailbox_id, "user": user_id}, projection, sort=[("uid", 1)], limit=limit
+        )
+
+    async def in_thread(self, thread: str) -> int:
+        """How many messages the thread has (ids counted: see the module docstring)."""
+        return await self.count({"thread": thread})
+
+    async def of_user(self, user_id: str, projection: Document, limit: int) -> list[Document]:
+        """Up to `limit` of the user's messages, in no particular order."""
+        return await self.find({"user": user_id}, projection, limit=limit)
 
     async def claim(self, rows: Sequence[Document], token: str) -> list[Document]:
         """Take `rows` (each with _id, mailbox, uid, modseq as read) out of their mailboxes.
@@ -197,6 +278,15 @@ class Messages(Collection):
         return result.matched_count == 1
 
 
+def _as_read(read: Document) -> Document:
+    return {
+        "_id": read["_id"],
+        "mailbox": read["mailbox"],
+        "uid": read["uid"],
+        "modseq": read["modseq"],
+    }
+
+
 def claimed_name(token: str, mailbox: str) -> str:
     return f"{CLAIM_PREFIX}{token}:{mailbox}"
 
@@ -216,6 +306,48 @@ class Archived(Collection):
         Index([("rdate", 1)]),
     ]
 
+    async def of_user(self, user_id: str, projection: Document, limit: int) -> list[Document]:
+        """Up to `limit` of the user's archived messages, in no particular order."""
+        return await self.find({"user": user_id}, projection, limit=limit)
+
+    async def of_user_by_id(self, user_id: str, archived_id: str) -> Document | None:
+        return await self.find_one({"_id": archived_id, "user": user_id})
+
+    async def remove_copy(self, archived_id: str, archived: datetime | None = None) -> bool:
+        """Delete an archived copy (only the one archived at `archived`, when given)."""
+        query: Document = {"_id": archived_id}
+        if archived is not None:
+            query["archived"] = archived
+        return bool(await self.delete_one(query))
+
+    async def page_by_archive_time(
+        self, user_id: str, paging: PageRequest, *, ascending: bool, projection: Document
+    ) -> Page:
+        """One page of the user's archived messages by deletion time: `{user, archived}` is
+        indexed, `{user, _id}` cannot be (the class docstring)."""
+        query: Document = {"user": user_id}
+        return await keyset_page(
+            self.collection,
+            query,
+            paging,
+            field="archived",
+            ascending=ascending,
+            projection=projection,
+            total=count_ids(self.collection, query),
+        )
+
+    async def archived_between(
+        self, user_id: str, after: datetime | None, start: datetime, end: datetime, limit: int
+    ) -> list[Document]:
+        """Up to `limit` of the user's copies archived in [start, end] (after `after` when
+        given), oldest first."""
+        lower: Document = {"$gt": after} if after is not None else {"$gte": start}
+        return await self.find(
+            {"user": user_id, "archived": {**lower, "$lte": end}},
+            sort=[("archived", 1)],
+            limit=limit,
+        )
+
     async def due(self, now: int, limit: int, projection: Document) -> list[Document]:
         """Archived messages whose `rdate` (epoch ms) is at or before `now`."""
         cursor = self.collection.find(
@@ -231,6 +363,19 @@ class Threads(Collection):
     database = "mail"
     name = "threads"
     indexes = [Index([("updated", 1)])]
+
+    async def keys(self, keys: Sequence[str]) -> dict[str, Document]:
+        """The thread keys of `keys` that exist, by key (`_id` lists are indexed everywhere)."""
+        rows = await self.find({"_id": {"$in": list(keys)}}, limit=len(keys))
+        return {str(row["_id"]): row for row in rows}
+
+    async def remove_keys(self, keys: Sequence[str], thread: str) -> int:
+        """Delete those of `keys` that still point at `thread`."""
+        return await self.delete_many({"_id": {"$in": list(keys)}, "thread": thread})
+
+    async def drop_older_than(self, cutoff_ms: int) -> int:
+        """Forget keys not touched since `cutoff_ms` (epoch ms)."""
+        return await self.delete_many({"updated": {"$lt": cutoff_ms}})
 
     async def write(self, operations: Sequence[UpdateOne]) -> None:
         """Apply key upserts in one round trip; a key that a concurrent add inserted first is
@@ -269,6 +414,18 @@ class Tombstones(Collection):
         Index([("mailbox", 1)]),
         Index([("expires", 1)]),
     ]
+
+    async def at_uid(self, user_id: str, mailbox_id: str, uid: int) -> bool:
+        """Whether the uid of the mailbox expired or was purged (410 rather than 404)."""
+        query = {"mailbox": mailbox_id, "uid": uid, "user": user_id}
+        return await self.find_one(query, {"_id": 1}) is not None
+
+    async def of_id(self, user_id: str, ident: str) -> bool:
+        """Whether the message (or archived copy) with this id expired or was purged."""
+        return await self.find_one({"_id": ident, "user": user_id}, {"_id": 1}) is not None
+
+    async def drop_expired(self, now: datetime) -> int:
+        return await self.delete_many({"expires": {"$lte": now}})
 
     async def insert_many(self, documents: Sequence[Document]) -> None:
         if not documents:

@@ -295,7 +295,7 @@ class Adder(StorePart):
             (
                 "message",
                 self._inserts.submit(None, document),
-                lambda _: self._messages.delete_one({"_id": message_id}),
+                lambda _: self._messages.remove(message_id),
             )
         ]
         if not choice.written:
@@ -352,10 +352,7 @@ class Adder(StorePart):
 
         async def give_back(slot: Slot) -> None:
             self._order.release(mailbox_id, slot.uid)
-            await self._mailboxes.update_one(
-                {"_id": mailbox_id},
-                {"$inc": {"total": -1, "unseen": -int(unseen), "size": -size}},
-            )
+            await self._mailboxes.count_out(mailbox_id, unseen=int(unseen), size=size)
 
         return (
             "mailbox counters",
@@ -375,19 +372,12 @@ class Adder(StorePart):
         """
         user_id, mailbox_id = key
         count = len(items)
-        before = await self._mailboxes.find_one_and_update(
-            {"_id": mailbox_id, "user": user_id},
-            {
-                "$inc": {
-                    "uidNext": count,
-                    "modifyIndex": count,
-                    "total": count,
-                    "unseen": sum(int(unseen) for _, unseen in items),
-                    "size": sum(size for size, _ in items),
-                }
-            },
-            projection={"uidNext": 1, "modifyIndex": 1, "retention": 1},
-            return_new=False,
+        before = await self._mailboxes.allocate_uids(
+            mailbox_id,
+            user_id,
+            count=count,
+            unseen=sum(int(unseen) for _, unseen in items),
+            size=sum(size for size, _ in items),
         )
         if before is None:
             return [errors.NoSuchMailbox() for _ in items]

@@ -25,8 +25,7 @@ from wildpy.services.mailboxes import MailboxService
 from wildpy.services.messages import MessageService
 from wildpy.storage.blobs import AttachmentStore, Bucket
 from wildpy.storage.database import Document
-from wildpy.storage.keyset import keyset_page
-from wildpy.storage.messages import Archived, Tombstones, count_ids
+from wildpy.storage.messages import Archived, Tombstones
 from wildpy.storage.pagination import Page, PageRequest
 
 from .projections import listing_projection
@@ -64,16 +63,9 @@ class ArchiveService:
         """One page of the user's archived messages by deletion time (newest first unless
         `ascending`), with the listing fields and the headers if asked: `{user, archived}` is
         indexed, `{user, _id}` cannot be (storage.md)."""
-        query: Document = {"user": user}
         projection = {**listing_projection(headers=headers, metadata=False), "archived": 1}
-        return await keyset_page(
-            self._archived.collection,
-            query,
-            paging,
-            field="archived",
-            ascending=ascending,
-            projection=projection,
-            total=count_ids(self._archived.collection, query),
+        return await self._archived.page_by_archive_time(
+            user, paging, ascending=ascending, projection=projection
         )
 
     async def restore(
@@ -84,9 +76,9 @@ class ArchiveService:
         a `mailbox` not the user's, OverQuotaError."""
         if mailbox is not None:
             await self._mailboxes.get(user, mailbox)
-        doc = await self._archived.find_one({"_id": archived_id, "user": user})
+        doc = await self._archived.of_user_by_id(user, archived_id)
         if doc is None:
-            if await self._tombstones.find_one({"_id": archived_id, "user": user}, {"_id": 1}):
+            if await self._tombstones.of_id(user, archived_id):
                 raise errors.MessageGone()
             raise errors.MessageNotFound()
         target = mailbox or await self._original_mailbox(user, str(doc["mailbox"]))
@@ -100,12 +92,7 @@ class ArchiveService:
         after: datetime | None = None
         mailboxes: dict[str, str] = {}
         while True:
-            lower: Document = {"$gt": after} if after is not None else {"$gte": start}
-            rows = await self._archived.find(
-                {"user": user, "archived": {**lower, "$lte": end}},
-                sort=[("archived", 1)],
-                limit=batch,
-            )
+            rows = await self._archived.archived_between(user, after, start, end, batch)
             if not rows:
                 return RangeReport(restored, failed)
             for row in rows:
@@ -137,7 +124,7 @@ class ArchiveService:
     async def _restore(self, doc: Document, mailbox: str) -> AddedMessage:
         raw = await self._messages.read_range(doc, 0, int(doc["size"]))
         # claim it: only the caller whose delete removed the copy may release what it holds
-        if not await self._archived.delete_one({"_id": doc["_id"], "user": doc["user"]}):
+        if not await self._archived.remove_copy(doc["_id"]):
             raise errors.MessageNotFound()
         try:
             added = await self._messages.add_message(

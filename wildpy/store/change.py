@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from wildpy import errors
-from wildpy.storage.database import Document
 
 from .documents import flag_fields, normalize_flags
 from .parts import StorePart, StoreParts
@@ -55,18 +54,11 @@ class Changer(StorePart):
                 return FlagChange(doc["_id"], uid, int(doc["modseq"]), old, changed=False)
             fields = flag_fields(new)
             delta = int(fields["unseen"]) - int(bool(doc.get("unseen")))
-            mailbox = await self._mailboxes.find_one_and_update(
-                {"_id": mailbox_id, "user": user_id},
-                {"$inc": {"modifyIndex": 1, "unseen": delta}},
-                projection={"modifyIndex": 1},
-            )
-            if mailbox is None:
+            modseq = await self._mailboxes.next_modseq(mailbox_id, user_id, unseen=delta)
+            if modseq is None:
                 raise errors.NoSuchMailbox()
-            modseq = int(mailbox["modifyIndex"])
-            changed = await self._messages.update_one(
-                {"_id": doc["_id"], "mailbox": mailbox_id, "uid": uid, "modseq": doc["modseq"]},
-                {"$set": {**fields, "modseq": modseq}},
-            )
+            read = {"_id": doc["_id"], "mailbox": mailbox_id, "uid": uid, "modseq": doc["modseq"]}
+            changed = await self._messages.set_flags(read, fields, modseq)
             if changed:
                 await self._journal.record(
                     user_id,
@@ -81,7 +73,7 @@ class Changer(StorePart):
                 return FlagChange(doc["_id"], uid, modseq, new, changed=True)
             # changed by someone else since we read it: give the unseen delta back, read again
             if delta:
-                await self._mailboxes.update_one({"_id": mailbox_id}, {"$inc": {"unseen": -delta}})
+                await self._mailboxes.add_unseen(mailbox_id, -delta)
         raise errors.StoreError("Message is changing too fast, try again")
 
     async def move(self, user_id: str, mailbox_id: str, uid: int, target_id: str) -> MovedMessage:
@@ -94,50 +86,21 @@ class Changer(StorePart):
                 user_id, mailbox_id, uid, {"modseq": 1, "size": 1, "unseen": 1, "flags": 1}
             )
             size, unseen = int(doc["size"]), int(bool(doc.get("unseen")))
-            target = await self._mailboxes.find_one_and_update(
-                {"_id": target_id, "user": user_id},
-                {
-                    "$inc": {
-                        "uidNext": 1,
-                        "modifyIndex": 1,
-                        "total": 1,
-                        "unseen": unseen,
-                        "size": size,
-                    }
-                },
-                projection={"uidNext": 1, "modifyIndex": 1, "retention": 1},
-                return_new=False,
+            target = await self._mailboxes.allocate_uids(
+                target_id, user_id, unseen=unseen, size=size
             )
             if target is None:
                 raise errors.NoSuchMailbox()
             new_uid, new_modseq = int(target["uidNext"]), int(target.get("modifyIndex", 0)) + 1
             retention = int(target.get("retention") or 0)
-            update: Document = {
-                "$set": {
-                    "mailbox": target_id,
-                    "uid": new_uid,
-                    "modseq": new_modseq,
-                    "exp": bool(retention),
-                }
-            }
-            if retention:
-                update["$set"]["rdate"] = epoch_ms(utcnow()) + retention
-            else:
-                update["$unset"] = {"rdate": ""}
-            moved = await self._messages.update_one(
-                {"_id": doc["_id"], "mailbox": mailbox_id, "uid": uid, "modseq": doc["modseq"]},
-                update,
-            )
+            rdate = epoch_ms(utcnow()) + retention if retention else None
+            read = {"_id": doc["_id"], "mailbox": mailbox_id, "uid": uid, "modseq": doc["modseq"]}
+            moved = await self._messages.move_to(read, target_id, new_uid, new_modseq, rdate)
             if not moved:
-                await self._mailboxes.update_one(
-                    {"_id": target_id},
-                    {"$inc": {"total": -1, "unseen": -unseen, "size": -size}},
-                )
+                await self._mailboxes.count_out(target_id, unseen=unseen, size=size)
                 continue
-            source = await self._mailboxes.find_one_and_update(
-                {"_id": mailbox_id},
-                {"$inc": {"total": -1, "unseen": -unseen, "size": -size, "modifyIndex": 1}},
-                projection={"modifyIndex": 1},
+            source_modseq = await self._mailboxes.remove_messages(
+                mailbox_id, unseen=unseen, size=size
             )
             await self._journal.record_many(
                 user_id,
@@ -147,7 +110,7 @@ class Changer(StorePart):
                         "command": "EXPUNGE",
                         "uid": uid,
                         "message": doc["_id"],
-                        "modseq": int(source["modifyIndex"]) if source else None,
+                        "modseq": source_modseq,
                     },
                     {
                         "mailbox": target_id,

@@ -31,7 +31,7 @@ class Expiry(StorePart):
         return await self._releases.purge(rows, when, tombstones=True)
 
     async def drop_tombstones(self, now: datetime | None = None) -> int:
-        return await self._tombstones.delete_many({"expires": {"$lte": now or utcnow()}})
+        return await self._tombstones.drop_expired(now or utcnow())
 
     async def drop_stale_threads(self, now: datetime | None = None) -> int:
         """Forget thread keys unused for `settings.thread_time` (WildDuck: 180 days)."""

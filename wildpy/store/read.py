@@ -33,12 +33,11 @@ class Reader(StorePart):
         self, user_id: str, mailbox_id: str, uid: int, projection: Document | None = None
     ) -> Document:
         """The message at `uid` in the mailbox; MessageGone when it expired or was purged."""
-        doc = await self._messages.find_one(
-            {"mailbox": mailbox_id, "uid": uid, "user": user_id}, projection
-        )
+        doc = await self._messages.at_uid(user_id, mailbox_id, uid, projection)
         if doc is None:
-            await self._raise_missing({"mailbox": mailbox_id, "uid": uid, "user": user_id})
-        assert doc is not None
+            if await self._tombstones.at_uid(user_id, mailbox_id, uid):
+                raise errors.MessageGone()
+            raise errors.MessageNotFound()
         return doc
 
     async def get_in_mailbox(
@@ -94,16 +93,12 @@ class Reader(StorePart):
     async def get_by_id(
         self, user_id: str, message_id: str, projection: Document | None = None
     ) -> Document:
-        doc = await self._messages.find_one({"_id": message_id, "user": user_id}, projection)
+        doc = await self._messages.of_user_by_id(user_id, message_id, projection)
         if doc is None:
-            await self._raise_missing({"_id": message_id, "user": user_id})
-        assert doc is not None
+            if await self._tombstones.of_id(user_id, message_id):
+                raise errors.MessageGone()
+            raise errors.MessageNotFound()
         return doc
-
-    async def _raise_missing(self, query: Document) -> None:
-        if await self._tombstones.find_one(query, {"_id": 1}) is not None:
-            raise errors.MessageGone()
-        raise errors.MessageNotFound()
 
     async def list_messages(
         self,
@@ -131,17 +126,16 @@ class Reader(StorePart):
             bound = _uid_of(decode_cursor(previous_cursor, "previous").value)
             backwards = True
         forward = ascending != backwards
-        query: Document = {"mailbox": mailbox_id, "user": user_id}
-        if unseen is not None:
-            query["unseen"] = unseen
-        if bound is not None:
-            query["uid"] = {"$gt" if forward else "$lt": bound}
         mailbox, rows = await asyncio.gather(
-            self._mailboxes.find_one(
-                {"_id": mailbox_id, "user": user_id}, {"total": 1, "unseen": 1}
-            ),
-            self._messages.find(
-                query, LISTING_PROJECTION, sort=[("uid", 1 if forward else -1)], limit=limit + 1
+            self._mailboxes.counters(mailbox_id, user_id),
+            self._messages.page_by_uid(
+                user_id,
+                mailbox_id,
+                unseen=unseen,
+                beyond=bound,
+                ascending=forward,
+                limit=limit + 1,
+                projection=LISTING_PROJECTION,
             ),
         )
         if mailbox is None:

@@ -50,12 +50,10 @@ class Remover(StorePart):
                     # a concurrent deleter is archiving it: give it a moment, then re-read
                     await asyncio.sleep(0.002 * (attempt + 1))
                     continue
-            removed = await self._messages.delete_one(
-                {"_id": doc["_id"], "mailbox": mailbox_id, "uid": uid, "modseq": doc["modseq"]}
-            )
+            removed = await self._messages.remove_as_read(doc)
             if not removed:
                 if keep:
-                    await self._archived.delete_one({"_id": doc["_id"], "archived": now})
+                    await self._archived.remove_copy(doc["_id"], now)
                 continue
             modseqs = await self._releases.drop_from_mailboxes([doc])
             await asyncio.gather(
@@ -82,12 +80,7 @@ class Remover(StorePart):
     async def _delete_mailbox_messages(self, user_id: str, mailbox_id: str, batch: int) -> int:
         removed = 0
         while True:
-            rows = await self._messages.find(
-                {"mailbox": mailbox_id, "user": user_id},
-                RELEASE_PROJECTION,
-                sort=[("uid", 1)],
-                limit=batch,
-            )
+            rows = await self._messages.of_mailbox(user_id, mailbox_id, RELEASE_PROJECTION, batch)
             if not rows:
                 return removed
             removed += await self._releases.remove_batch(rows, reason=None, now=utcnow())
@@ -99,8 +92,8 @@ class Remover(StorePart):
 
     async def _delete_user_messages(self, user_id: str, batch: int) -> int:
         removed = 0
-        while rows := await self._messages.find({"user": user_id}, RELEASE_PROJECTION, limit=batch):
+        while rows := await self._messages.of_user(user_id, RELEASE_PROJECTION, batch):
             removed += await self._releases.remove_batch(rows, reason=None, now=utcnow())
-        while rows := await self._archived.find({"user": user_id}, RELEASE_PROJECTION, limit=batch):
+        while rows := await self._archived.of_user(user_id, RELEASE_PROJECTION, batch):
             removed += await self._releases.purge(rows, utcnow(), tombstones=False)
         return removed

@@ -163,9 +163,7 @@ class SearchService:
         if unseen is not None:
             query["unseen"] = unseen
         box, page = await asyncio.gather(
-            self._mailboxes.find_one(
-                {"_id": mailbox, "user": user}, {"total": 1, "unseen": 1, "specialUse": 1}
-            ),
+            self._mailboxes.counters(mailbox, user),
             self._queries.page_by_date(
                 query,
                 paging,
@@ -229,16 +227,14 @@ class SearchService:
         parsed = parse_query(criteria.q) if criteria.q else None
         names = query_mailbox_names(parsed) if parsed is not None else set()
         need_mailboxes = bool(names) or criteria.excludes_junk
-        user_doc, mailbox_doc, rows = await asyncio.gather(
+        user_doc, owned, rows = await asyncio.gather(
             self._users.get(user, {"_id": 1}),
-            self._mailboxes.find_one({"_id": criteria.mailbox, "user": user}, {"_id": 1})
-            if criteria.mailbox
-            else _none(),
-            self._user_mailboxes(user) if need_mailboxes else _empty(),
+            self._mailboxes.belongs_to(criteria.mailbox, user) if criteria.mailbox else _false(),
+            self._mailboxes.of_user(user) if need_mailboxes else _empty(),
         )
         if user_doc is None:
             raise errors.UserNotFound()
-        if criteria.mailbox and mailbox_doc is None:
+        if criteria.mailbox and not owned:
             raise errors.NoSuchMailbox()
         conditions: list[Document] = [{"user": user}]
         if criteria.mailbox:
@@ -258,11 +254,6 @@ class SearchService:
             conditions.append({"$or": or_conditions})
         return combine(conditions)
 
-    async def _user_mailboxes(self, user: str) -> list[Document]:
-        return await self._mailboxes.find(
-            {"user": user}, {"_id": 1, "path": 1, "specialUse": 1}, limit=10_000
-        )
-
     async def _page_thread_counts(self, page: Page) -> dict[str, int]:
         return await self.thread_counts(str(row["thread"]) for row in page.results)
 
@@ -274,7 +265,7 @@ class SearchService:
 
         async def one(thread: str) -> int:
             async with semaphore:
-                return await self._queries.count({"thread": thread})
+                return await self._queries.in_thread(thread)
 
         counts = await asyncio.gather(*(one(thread) for thread in distinct))
         return dict(zip(distinct, counts, strict=True))
@@ -315,8 +306,8 @@ def _field_conditions(criteria: SearchCriteria) -> list[Document]:
     return conditions
 
 
-async def _none() -> None:
-    return None
+async def _false() -> bool:
+    return False
 
 
 async def _empty() -> list[Document]:

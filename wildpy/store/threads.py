@@ -127,8 +127,7 @@ class ThreadService:
         keys = reference_keys + ([subject_key] if subject_key and is_reply else [])
         found = {}
         if keys:
-            rows = await self._threads.find({"_id": {"$in": keys}}, limit=len(keys))
-            found = {row["_id"]: row for row in rows}
+            found = await self._threads.keys(keys)
         thread: str | None = None
         for key in reference_keys:  # in order: own Message-ID, In-Reply-To, then References
             row = found.get(key)
@@ -202,8 +201,7 @@ class ThreadService:
         created = [key for index, key in enumerate(reference_keys) if index in inserted]
         existing = [key for key in reference_keys if key not in created]
         if existing:
-            rows = await self._threads.find({"_id": {"$in": existing}}, limit=len(existing))
-            found = {row["_id"]: row for row in rows}
+            found = await self._threads.keys(existing)
             for key in reference_keys:  # in order, as `choose`
                 row = found.get(key)
                 if row is not None and row.get("subject") == subject:
@@ -279,8 +277,8 @@ class ThreadService:
         (those still pointing at its thread); a subject key left behind is harmless."""
         keys = [doc["_id"] for doc in choice.new_keys]
         if keys:  # nothing to do (no round trip) for a choice that created no keys
-            await self._threads.delete_many({"_id": {"$in": keys}, "thread": choice.id})
+            await self._threads.remove_keys(keys, choice.id)
 
     async def drop_older_than(self, cutoff_ms: int) -> int:
         """Forget keys not touched since `cutoff_ms` (WildDuck keeps threads 180 days)."""
-        return await self._threads.delete_many({"updated": {"$lt": cutoff_ms}})
+        return await self._threads.drop_older_than(cutoff_ms)
