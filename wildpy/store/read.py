@@ -9,8 +9,9 @@ from typing import Any
 
 from wildpy import errors
 from wildpy.mime.decode import decode_transfer
+from wildpy.storage.cursors import decode_cursor, encode_cursor
 from wildpy.storage.database import Document
-from wildpy.storage.pagination import Page, decode_cursor, encode_cursor
+from wildpy.storage.pagination import Page
 
 from . import segments as seg
 from .documents import (
