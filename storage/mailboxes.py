@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from wildpy.mailbox_paths import SEPARATOR
+
 from .collection import Collection, Index
 from .database import Document
 
@@ -52,6 +54,67 @@ class Mailboxes(Collection):
                 raise
             return {int(failure["index"]) for failure in failures}
         return set()
+
+    # ------------------------------------------------------------------ finding and listing
+
+    async def of_user_by_id(self, user_id: str, mailbox_id: str) -> Document | None:
+        return await self.find_one({"_id": mailbox_id, "user": user_id})
+
+    async def at_path(self, user_id: str, path: str) -> Document | None:
+        """The user's mailbox at `path` (already normalised)."""
+        return await self.find_one({"user": user_id, "path": path})
+
+    async def with_special_use(self, user_id: str, use: str) -> Document | None:
+        return await self.find_one({"user": user_id, "specialUse": use})
+
+    async def all_of_user(self, user_id: str, limit: int) -> list[Document]:
+        """The user's mailboxes, whole documents, in no particular order."""
+        return await self.find({"user": user_id}, limit=limit)
+
+    async def count_of_user(self, user_id: str) -> int:
+        return await self.count({"user": user_id})
+
+    async def counters_of(self, user_id: str, mailbox_ids: Sequence[str]) -> list[Document]:
+        """`total` and `unseen` of those of the user's mailboxes named (an `_id` list)."""
+        return await self.find(
+            {"_id": {"$in": list(mailbox_ids)}, "user": user_id}, {"total": 1, "unseen": 1}
+        )
+
+    async def any_at(self, user_id: str, paths: Sequence[str]) -> bool:
+        """Whether the user has a mailbox at any of `paths`."""
+        query = {"user": user_id, "path": {"$in": list(paths)}}
+        return await self.find_one(query, {"_id": 1}) is not None
+
+    async def below(self, user_id: str, path: str, limit: int) -> list[Document]:
+        """`path` of the user's mailboxes that sort just below `path` + "/": every path below it
+        sorts between "path/" and "path0" ("0" follows "/"), a range on the {user, path} index,
+        no regular expression needed. The caller filters exact descendants."""
+        return await self.find(
+            {"user": user_id, "path": {"$gte": path + SEPARATOR, "$lt": path + "0"}},
+            {"path": 1},
+            limit=limit,
+        )
+
+    # ------------------------------------------------------------------ changing
+
+    async def set_fields(self, mailbox_id: str, user_id: str, fields: Document) -> bool:
+        """Set mailbox settings (retention, subscribed ...); False when it is not the user's."""
+        return bool(await self.update_one({"_id": mailbox_id, "user": user_id}, {"$set": fields}))
+
+    async def rename(self, mailbox_id: str, old_path: str, new_path: str, fields: Document) -> bool:
+        """Move the mailbox from `old_path` to `new_path` (and set `fields`); False when it is
+        not at `old_path` any more. AlreadyExists when the path is taken (the unique index)."""
+        return bool(
+            await self.update_one(
+                {"_id": mailbox_id, "path": old_path}, {"$set": {**fields, "path": new_path}}
+            )
+        )
+
+    async def remove(self, mailbox_id: str, user_id: str) -> bool:
+        return bool(await self.delete_one({"_id": mailbox_id, "user": user_id}))
+
+    async def remove_of_user(self, user_id: str) -> int:
+        return await self.delete_many({"user": user_id})
 
     # ------------------------------------------------------------------ the message counters
     # Every counter moves with `$inc` only (wildpy/services/messages.py): these are the moves.

@@ -28,6 +28,7 @@ which shaped the choices:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any
@@ -373,6 +374,10 @@ class Threads(Collection):
         """Delete those of `keys` that still point at `thread`."""
         return await self.delete_many({"_id": {"$in": list(keys)}, "thread": thread})
 
+    async def drop_of_user(self, user_id: str) -> int:
+        """Forget every thread key of the user (keys start with `<user>:`)."""
+        return await self.delete_many({"_id": {"$regex": "^" + re.escape(user_id) + ":"}})
+
     async def drop_older_than(self, cutoff_ms: int) -> int:
         """Forget keys not touched since `cutoff_ms` (epoch ms)."""
         return await self.delete_many({"updated": {"$lt": cutoff_ms}})
@@ -423,6 +428,12 @@ class Tombstones(Collection):
     async def of_id(self, user_id: str, ident: str) -> bool:
         """Whether the message (or archived copy) with this id expired or was purged."""
         return await self.find_one({"_id": ident, "user": user_id}, {"_id": 1}) is not None
+
+    async def drop_of_mailboxes(self, mailbox_ids: Sequence[str]) -> int:
+        """Forget the tombstones of these mailboxes (an account's final purge)."""
+        if not mailbox_ids:
+            return 0
+        return await self.delete_many({"mailbox": {"$in": list(mailbox_ids)}})
 
     async def drop_expired(self, now: datetime) -> int:
         return await self.delete_many({"expires": {"$lte": now}})
