@@ -202,11 +202,13 @@ class MailboxService:
         self, user_id: str, mailbox_id: str | None = None, path: str | None = None
     ) -> dict[str, Any]:
         """GET /mailboxes/:id (or `resolve` with a path): the mailbox with its counters."""
+        # the path is checked before any query starts (a bad one raises here, not midway)
+        wanted = normalize_path(path or "") if mailbox_id is None else ""
         user, mailbox = await asyncio.gather(
             self._users.get(user_id, {"_id": 1}),
             self._mailboxes.of_user_by_id(user_id, mailbox_id)
             if mailbox_id is not None
-            else self._mailboxes.at_path(user_id, normalize_path(path or "")),
+            else self._mailboxes.at_path(user_id, wanted),
         )
         if user is None:
             raise errors.UserNotFound()
