@@ -26,7 +26,6 @@ from wildpy.mailbox_paths import (
     check_path,
     is_within,
     listing_key,
-    name_of,
     normalize_path,
 )
 from wildpy.storage.accounts import Users
@@ -91,31 +90,6 @@ def _document(
         "created": created,
         **fields,
     }
-
-
-def _view(mailbox: Document, *, counters: bool, sizes: bool) -> dict[str, Any]:
-    """A mailbox as the API shows it (WildDuck's shape: absent keys are left out)."""
-    row: dict[str, Any] = {
-        "id": mailbox["_id"],
-        "name": name_of(mailbox["path"]),
-        "path": mailbox["path"],
-    }
-    if mailbox.get("specialUse"):
-        row["specialUse"] = mailbox["specialUse"]
-    row.update(
-        modifyIndex=int(mailbox.get("modifyIndex", 0)),
-        subscribed=bool(mailbox.get("subscribed", True)),
-        hidden=bool(mailbox.get("hidden", False)),
-        encryptMessages=bool(mailbox.get("encryptMessages", False)),
-    )
-    if mailbox.get("retention"):
-        row["retention"] = int(mailbox["retention"])
-    if sizes:
-        row["size"] = int(mailbox.get("size", 0))
-    if counters:
-        row["total"] = int(mailbox.get("total", 0))
-        row["unseen"] = int(mailbox.get("unseen", 0))
-    return row
 
 
 class MailboxService:
@@ -200,8 +174,9 @@ class MailboxService:
 
     async def describe(
         self, user_id: str, mailbox_id: str | None = None, path: str | None = None
-    ) -> dict[str, Any]:
-        """GET /mailboxes/:id (or `resolve` with a path): the mailbox with its counters."""
+    ) -> Document:
+        """The stored mailbox, with its counters, by id or (`path`) by path; UserNotFound for
+        a user that does not exist, NoSuchMailbox."""
         # the path is checked before any query starts (a bad one raises here, not midway)
         wanted = normalize_path(path or "") if mailbox_id is None else ""
         user, mailbox = await asyncio.gather(
@@ -214,7 +189,7 @@ class MailboxService:
             raise errors.UserNotFound()
         if mailbox is None:
             raise errors.NoSuchMailbox()
-        return _view(mailbox, counters=True, sizes=True)
+        return mailbox
 
     async def listing(
         self,
@@ -222,10 +197,8 @@ class MailboxService:
         *,
         special_use_only: bool = False,
         show_hidden: bool = False,
-        counters: bool = False,
-        sizes: bool = False,
-    ) -> list[dict[str, Any]]:
-        """GET /mailboxes: one query (counters live on the mailbox documents), WildDuck's order."""
+    ) -> list[Document]:
+        """The user's stored mailboxes (with their counters) in WildDuck's order: one query."""
         user, mailboxes = await asyncio.gather(
             self._users.get(user_id, {"_id": 1}),
             # bounded: the limit keeps a user's mailboxes far below this
@@ -238,7 +211,7 @@ class MailboxService:
         if not show_hidden:
             mailboxes = [m for m in mailboxes if not m.get("hidden")]
         mailboxes.sort(key=lambda m: listing_key(m["path"], bool(m.get("subscribed", True))))
-        return [_view(m, counters=counters, sizes=sizes) for m in mailboxes]
+        return mailboxes
 
     async def counters(self, user_id: str, mailbox_ids: Iterable[str]) -> list[dict[str, Any]]:
         """`{mailbox, total, unseen}` of each of the user's mailboxes named (one query)."""
