@@ -405,6 +405,27 @@ class Threads(Collection):
         return set(result.upserted_ids or {})
 
 
+#: one write of a thread key, batched by the caller (`Threads.write`, `Threads.upsert`)
+KeyWrite = UpdateOne
+
+
+def key_if_missing(key: str, fields: Document) -> KeyWrite:
+    """Insert a reference key unless it exists (`$setOnInsert`): a concurrent add's stands."""
+    return UpdateOne({"_id": key}, {"$setOnInsert": fields}, upsert=True)
+
+
+def point_subject_key(key: str, user_id: str, thread: str, updated: int) -> KeyWrite:
+    """Point a subject key at `thread` (the latest conversation with that subject wins)."""
+    return UpdateOne(
+        {"_id": key}, {"$set": {"user": user_id, "thread": thread, "updated": updated}}, upsert=True
+    )
+
+
+def repoint_key(key: str, old_thread: str, thread: str) -> KeyWrite:
+    """Move a key written for `old_thread` to `thread`, unless it was moved meanwhile."""
+    return UpdateOne({"_id": key, "thread": old_thread}, {"$set": {"thread": thread}})
+
+
 class Tombstones(Collection):
     """What remains of an expired or purged message, so that asking for it answers 410.
 

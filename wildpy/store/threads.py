@@ -30,12 +30,16 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
-from pymongo import UpdateOne
-
 from wildpy.mime import ParsedMessage, ThreadHeaders
 from wildpy.services.group_commit import GroupCommit
 from wildpy.storage.database import Document, new_id
-from wildpy.storage.messages import Threads
+from wildpy.storage.messages import (
+    KeyWrite,
+    Threads,
+    key_if_missing,
+    point_subject_key,
+    repoint_key,
+)
 
 #: how many reference ids a thread lookup uses (WildDuck: 10)
 MAX_REFERENCE_IDS = 10
@@ -113,7 +117,7 @@ class ThreadService:
     def __init__(self, threads: Threads) -> None:
         self._threads = threads
         #: the key upserts of concurrent `resolve` calls go out as one bulk write
-        self._upserts: GroupCommit[None, list[UpdateOne], set[int]] = GroupCommit(
+        self._upserts: GroupCommit[None, list[KeyWrite], set[int]] = GroupCommit(
             self._upsert_groups
         )
 
@@ -171,17 +175,9 @@ class ThreadService:
         subject_key = f"{user_id}:s:{_digest(subject)}" if subject else None
         thread, now = new_id(), _now_ms()
         fields = {"user": user_id, "thread": thread, "subject": subject, "updated": now}
-        operations = [
-            UpdateOne({"_id": key}, {"$setOnInsert": fields}, upsert=True) for key in reference_keys
-        ]
+        operations = [key_if_missing(key, fields) for key in reference_keys]
         if subject_key is not None:
-            operations.append(
-                UpdateOne(
-                    {"_id": subject_key},
-                    {"$set": {"user": user_id, "thread": thread, "updated": now}},
-                    upsert=True,
-                )
-            )
+            operations.append(point_subject_key(subject_key, user_id, thread, now))
         upserted = self._upserts.submit(None, operations) if operations else None
         return asyncio.ensure_future(
             self._settle(user_id, upserted, thread, subject, reference_keys, subject_key)
@@ -221,22 +217,13 @@ class ThreadService:
         subject_key: str | None,
     ) -> None:
         """Point the keys just written for `provisional` at the existing `thread` instead."""
-        operations = [
-            UpdateOne({"_id": key, "thread": provisional}, {"$set": {"thread": thread}})
-            for key in created
-        ]
+        operations = [repoint_key(key, provisional, thread) for key in created]
         if subject_key is not None:
-            operations.append(
-                UpdateOne(
-                    {"_id": subject_key},
-                    {"$set": {"user": user_id, "thread": thread, "updated": _now_ms()}},
-                    upsert=True,
-                )
-            )
+            operations.append(point_subject_key(subject_key, user_id, thread, _now_ms()))
         await self._threads.write(operations)
 
     async def _upsert_groups(
-        self, _: None, groups: list[list[UpdateOne]]
+        self, _: None, groups: list[list[KeyWrite]]
     ) -> list[set[int] | BaseException]:
         """The upserts of several `resolve` calls in one bulk write; for each call, the
         positions of its operations that inserted a document."""
@@ -255,21 +242,11 @@ class ThreadService:
         if choice.written:
             return
         operations = [
-            UpdateOne(
-                {"_id": doc["_id"]},
-                {"$setOnInsert": {k: v for k, v in doc.items() if k != "_id"}},
-                upsert=True,
-            )
+            key_if_missing(doc["_id"], {k: v for k, v in doc.items() if k != "_id"})
             for doc in choice.new_keys
         ]
         if choice.subject_key is not None:
-            operations.append(
-                UpdateOne(
-                    {"_id": choice.subject_key},
-                    {"$set": {"user": user_id, "thread": choice.id, "updated": _now_ms()}},
-                    upsert=True,
-                )
-            )
+            operations.append(point_subject_key(choice.subject_key, user_id, choice.id, _now_ms()))
         await self._threads.write(operations)
 
     async def discard(self, choice: ThreadChoice) -> None:
