@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -259,6 +259,28 @@ class Messages(Collection):
             {**query, "uid": uid}, projection, sort=[("uid", 1)], limit=limit
         )
         return await cursor.to_list(length=limit)
+
+    async def set_details(
+        self,
+        message: Document,
+        *,
+        expiry: int | Literal[False] | None = None,
+        metadata: str | None = None,
+    ) -> bool:
+        """Set what no counter depends on: the expiry (`rdate`, epoch ms; False for none) and
+        the client's metaData (JSON text); None leaves either as it is. False when the message
+        is no longer where it was read (moved, deleted, claimed by a job)."""
+        sets: Document = {}
+        unsets: list[str] = []
+        if expiry is False:
+            sets["exp"] = False
+            unsets.append("rdate")
+        elif expiry is not None:
+            sets.update(exp=True, rdate=expiry)
+        if metadata is not None:
+            # a sub-document field, not an array element: a dotted path is safe (storage.md)
+            sets["meta.custom"] = metadata
+        return await self.set_fields(message, sets, unsets)
 
     async def set_fields(
         self, message: Document, sets: Document, unsets: Sequence[str] = ()

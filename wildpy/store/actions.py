@@ -62,24 +62,21 @@ class MessageChanges:
                 (add if value else remove).append(flag)
         return add, remove
 
-    def field_changes(self) -> tuple[Document, list[str]]:
-        sets: Document = {}
-        unsets: list[str] = []
-        if self.expires is False:
-            sets["exp"] = False
-            unsets.append("rdate")
-        elif self.expires is not None:
-            sets.update(exp=True, rdate=epoch_ms(self.expires))
-        if self.metadata is not None:
-            # a sub-document field, not an array element: a dotted path is safe (storage.md)
-            sets["meta.custom"] = self.metadata
-        return sets, unsets
+    @property
+    def expiry(self) -> int | Literal[False] | None:
+        """The new expiry as stored (epoch ms), False for none, None to leave it."""
+        if self.expires is None or self.expires is False:
+            return self.expires
+        return epoch_ms(self.expires)
+
+    @property
+    def changes_details(self) -> bool:
+        return self.expires is not None or self.metadata is not None
 
     @property
     def empty(self) -> bool:
         add, remove = self.flag_changes()
-        sets, unsets = self.field_changes()
-        return not (add or remove or sets or unsets or self.move_to)
+        return not (add or remove or self.changes_details or self.move_to)
 
 
 @dataclass(frozen=True)
@@ -109,14 +106,16 @@ class MessageActions:
         if changes.move_to:
             await self._mailboxes.get(user, changes.move_to)
         add, remove = changes.flag_changes()
-        sets, unsets = changes.field_changes()
+        expiry = changes.expiry
         moved: list[tuple[int, int]] = []
 
         async def one(row: Document) -> bool:
             uid = int(row["uid"])
             if add or remove:
                 await self._messages.update_flags(user, mailbox, uid, add=add, remove=remove)
-            if (sets or unsets) and not await self._queries.set_fields(row, sets, unsets):
+            if changes.changes_details and not await self._queries.set_details(
+                row, expiry=expiry, metadata=changes.metadata
+            ):
                 raise errors.MessageNotFound()
             if changes.move_to and changes.move_to != mailbox:
                 result = await self._messages.move(user, mailbox, uid, changes.move_to)
