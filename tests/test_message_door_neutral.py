@@ -10,6 +10,7 @@ from test_message_store import inbox, mailbox_doc, new_user, plain
 from wildpy import errors
 from wildpy.config import Config
 from wildpy.runtime import Runtime, open_runtime
+from wildpy.services.paging import PageRequest
 from wildpy.storage.database import new_id
 
 
@@ -96,3 +97,14 @@ async def test_the_store_section_of_the_config_reaches_the_store(config: Config)
         assert rt.retention.batch == 7
         with pytest.raises(errors.PayloadTooLarge):
             await rt.messages.add_message(new_id(), new_id(), plain(body="x" * 3000))
+
+
+async def test_the_archive_page_tells_an_empty_archive_from_a_missing_user(
+    runtime: Runtime,
+) -> None:
+    archive = runtime.message_api.archive
+    user = await new_user(runtime)
+    page = await archive.page(user, PageRequest(), ascending=False)
+    assert page.results == [] and page.total == 0
+    with pytest.raises(errors.UserNotFound):
+        await archive.page(new_id(), PageRequest(), ascending=False)

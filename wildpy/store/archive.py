@@ -23,6 +23,7 @@ from datetime import datetime
 from wildpy import errors
 from wildpy.services.mailboxes import MailboxService
 from wildpy.services.messages import MessageService
+from wildpy.storage.accounts import Users
 from wildpy.storage.blobs import AttachmentStore, Bucket
 from wildpy.storage.database import Document
 from wildpy.storage.messages import Archived, Tombstones
@@ -49,7 +50,9 @@ class ArchiveService:
         mailboxes: MailboxService,
         attachments: AttachmentStore,
         bodies: Bucket,
+        users: Users,
     ) -> None:
+        self._users = users
         self._archived = archived
         self._tombstones = tombstones
         self._messages = messages
@@ -64,9 +67,14 @@ class ArchiveService:
         `ascending`), with the listing fields and the headers if asked: `{user, archived}` is
         indexed, `{user, _id}` cannot be (storage.md)."""
         projection = {**listing_projection(headers=headers, metadata=False), "archived": 1}
-        return await self._archived.page_by_archive_time(
+        page = await self._archived.page_by_archive_time(
             user, paging, ascending=ascending, projection=projection
         )
+        # an empty page for a real user only (UserNotFound otherwise); asked only when empty,
+        # so a page with rows costs no extra round trip
+        if page.total == 0 and await self._users.get(user, {"_id": 1}) is None:
+            raise errors.UserNotFound()
+        return page
 
     async def restore(
         self, user: str, archived_id: str, mailbox: str | None = None

@@ -67,5 +67,6 @@ def build_message_api(
             # releases what a restored archive copy held: the same refs and bucket the store uses
             AttachmentStore(repos.attachment_refs, Bucket(database, "attachments")),
             Bucket(database, "bodies"),
+            repos.users,
         ),
     )
