@@ -16,8 +16,8 @@ import time
 from _store import bench_runtime, bench_user, message
 
 from wildpy.runtime import Runtime
-from wildpy.services.message_docs import LISTING_FIELDS
 from wildpy.storage.database import Document, new_id
+from wildpy.store.documents import LISTING_FIELDS
 
 ROUNDS = 20
 BATCH = 2000

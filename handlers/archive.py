@@ -12,11 +12,11 @@ from datetime import datetime
 from aiohttp import web
 
 from wildpy import errors
-from wildpy.services.message_views import listing_item, listing_projection, parse_include_headers
 
 from .auth import permit
 from .context import runtime
 from .message_params import Date, IncludeHeaders, Order
+from .message_views import listing_item, parse_include_headers
 from .openapi import documented
 from .responses import ok, page_answer
 from .validation import ObjectIdStr, PageParams, Params, read_params
@@ -48,14 +48,10 @@ async def list_archived(request: web.Request) -> web.Response:
     """The user's deleted messages that can still be restored, most recently deleted first."""
     params = await read_params(request, ListArchived, body=False)
     permit(request, "read", "messages", owner=params.user)
-    rt = runtime(request)
     headers = parse_include_headers(params.includeHeaders)
-    projection = {**listing_projection(headers=headers, metadata=False), "archived": 1}
-    page = await rt.message_api.archive.page(
-        params.user, params.paging, ascending=params.order == "asc", projection=projection
+    page = await runtime(request).message_api.archive.page(
+        params.user, params.paging, ascending=params.order == "asc", headers=bool(headers)
     )
-    if page.total == 0:
-        await rt.users.load(params.user, {"_id": 1})  # an empty answer for a real user only
     rows = [listing_item(row, headers=headers, ident=row["_id"]) for row in page.results]
     return page_answer(page, rows)
 

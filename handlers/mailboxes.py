@@ -18,6 +18,7 @@ from wildpy.mailbox_paths import MAX_PATH_LENGTH
 
 from .auth import permit
 from .context import runtime
+from .mailbox_views import mailbox_view
 from .openapi import documented
 from .responses import ok
 from .validation import Bool, ObjectIdStr, Params, read_params
@@ -84,14 +85,13 @@ class UpdateMailbox(MailboxRef):
 async def list_mailboxes(request: web.Request) -> web.Response:
     params = await read_params(request, ListMailboxes, body=False)
     permit(request, "read", "mailboxes", owner=params.user)
-    results = await runtime(request).mailboxes.listing(
+    mailboxes = await runtime(request).mailboxes.listing(
         params.user,
         special_use_only=bool(params.specialUse),
         show_hidden=bool(params.showHidden),
-        counters=bool(params.counters),
-        sizes=bool(params.sizes),
     )
-    return ok(results=results)
+    counters, sizes = bool(params.counters), bool(params.sizes)
+    return ok(results=[mailbox_view(m, counters=counters, sizes=sizes) for m in mailboxes])
 
 
 @routes.post("/users/{user}/mailboxes")
@@ -120,8 +120,10 @@ async def get_mailbox(request: web.Request) -> web.Response:
     if params.mailbox == "resolve":
         if params.path is None:
             raise InputValidationError('"path" is required', details={"path": '"path" is required'})
-        return ok(**await service.describe(params.user, path=params.path))
-    return ok(**await service.describe(params.user, params.mailbox))
+        mailbox = await service.describe(params.user, path=params.path)
+    else:
+        mailbox = await service.describe(params.user, params.mailbox)
+    return ok(**mailbox_view(mailbox, counters=True, sizes=True))
 
 
 @routes.put("/users/{user}/mailboxes/{mailbox}")

@@ -12,7 +12,7 @@ from pydantic import ValidationError as PydanticValidationError
 from wildpy.addressing import normalize_address
 from wildpy.errors import InputValidationError
 from wildpy.fields import parse_bool
-from wildpy.services.search_terms import UID_SET
+from wildpy.store.search_terms import UID_SET
 
 from .validation import Bool, ObjectIdStr
 

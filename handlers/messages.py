@@ -14,19 +14,10 @@ from pydantic import Field
 from wildpy import errors
 from wildpy.fields import encode_metadata
 from wildpy.mime.charsets import decode_bytes
-from wildpy.runtime import Runtime
-from wildpy.services.compose import Mailbox, Part, decode_content
-from wildpy.services.message_actions import MessageChanges
-from wildpy.services.message_docs import RAW_FIELDS
-from wildpy.services.message_views import (
-    DETAIL_PROJECTION,
-    listing_projection,
-    message_view,
-    parse_include_headers,
-)
-from wildpy.services.search_terms import UidSet
-from wildpy.services.upload import ComposeFields, Reference, Upload
-from wildpy.storage.database import Document
+from wildpy.store.actions import MessageChanges
+from wildpy.store.compose import Mailbox, Part, decode_content
+from wildpy.store.search_terms import UidSet
+from wildpy.store.upload import ComposeFields, Reference, Upload
 
 from .auth import permit
 from .context import runtime
@@ -46,6 +37,7 @@ from .message_params import (
     Uid,
     UidSetText,
 )
+from .message_views import listing_rows, message_view, parse_include_headers
 from .openapi import documented
 from .responses import ok, page_answer
 from .validation import Bool, LooseParams, ObjectIdStr, PageParams, Params, read_params
@@ -54,9 +46,6 @@ routes = web.RouteTableDef()
 
 MESSAGES = "/users/{user}/mailboxes/{mailbox}/messages"
 MESSAGE = MESSAGES + "/{message}"
-
-_RAW_PROJECTION: Document = dict.fromkeys(RAW_FIELDS, 1)
-_ATTACHMENT_PROJECTION: Document = {**_RAW_PROJECTION, "attachments": 1}
 
 
 class MailboxPath(LooseParams):
@@ -151,33 +140,19 @@ async def list_messages(request: web.Request) -> web.Response:
     params = await read_params(request, ListMessages, body=False)
     permit(request, "read", "messages", owner=params.user)
     headers = parse_include_headers(params.includeHeaders)
-    search = runtime(request).message_api.search
-    mailbox, page = await search.list_mailbox(
+    listing = await runtime(request).message_api.search.list_mailbox(
         params.user,
         params.mailbox,
         params.paging,
         unseen=params.unseen,
         ascending=params.order == "asc",
-        projection=listing_projection(headers=headers, metadata=bool(params.metaData)),
-    )
-    rows = await search.listing(
-        page.results,
-        headers=headers,
+        headers=bool(headers),
         metadata=bool(params.metaData),
         thread_counters=bool(params.threadCounters),
     )
-    extra = {"specialUse": mailbox["specialUse"]} if mailbox.get("specialUse") else {}
-    return page_answer(page, rows, **extra)
-
-
-async def _stored_message(rt: Runtime, params: MessagePath, projection: Document) -> Document:
-    """The message the path names, with `projection`; NoSuchMailbox for a mailbox that is not
-    the user's, MessageNotFound or MessageGone for the message."""
-    return await rt.message_api.actions.in_mailbox(
-        params.user,
-        params.mailbox,
-        rt.messages.get(params.user, params.mailbox, params.message, projection),
-    )
+    rows = listing_rows(listing, headers=headers, metadata=bool(params.metaData))
+    extra = {"specialUse": listing.special_use} if listing.special_use else {}
+    return page_answer(listing.page, rows, **extra)
 
 
 @routes.get(MESSAGE)
@@ -186,17 +161,13 @@ async def get_message(request: web.Request) -> web.Response:
     """One message in full: addresses, flags, text, HTML and its attachments."""
     params = await read_params(request, GetMessage, body=False)
     permit(request, "read", "messages", owner=params.user)
-    rt = runtime(request)
-    doc = await _stored_message(rt, params, DETAIL_PROJECTION)
-    if params.markAsSeen and doc.get("unseen"):
-        change = await rt.messages.update_flags(
-            params.user, params.mailbox, params.message, add=["\\Seen"]
-        )
-        doc.update(unseen=False, flags=change.flags)
-    body = await rt.messages.body(params.user, doc)
+    read = await runtime(request).messages.read_message(
+        params.user, params.mailbox, params.message, mark_seen=bool(params.markAsSeen)
+    )
+    body = read.body
     base = f"/users/{params.user}/mailboxes/{params.mailbox}/messages/{params.message}"
     url = (lambda att: f"{base}/attachments/{att}") if params.replaceCidLinks else None
-    return ok(**message_view(doc, body.html, attachment_url=url, text=body.text))
+    return ok(**message_view(read.message, body.html, attachment_url=url, text=body.text))
 
 
 @routes.get(MESSAGE + "/message.eml")
@@ -205,9 +176,7 @@ async def get_message_source(request: web.Request) -> web.Response:
     """The message exactly as it was stored (message/rfc822)."""
     params = await read_params(request, MessagePath, body=False)
     permit(request, "read", "messages", owner=params.user)
-    rt = runtime(request)
-    doc = await _stored_message(rt, params, _RAW_PROJECTION)
-    raw = await rt.messages.get_raw(params.user, doc)
+    raw = await runtime(request).messages.source(params.user, params.mailbox, params.message)
     return web.Response(body=raw, content_type="message/rfc822")
 
 
@@ -223,9 +192,9 @@ async def get_attachment(request: web.Request) -> web.Response:
     """An attachment's decoded content, with its content type."""
     params = await read_params(request, AttachmentPath, body=False)
     permit(request, "read", "attachments", owner=params.user)
-    rt = runtime(request)
-    doc = await _stored_message(rt, params, _ATTACHMENT_PROJECTION)
-    info, content = await rt.messages.read_attachment(params.user, doc, params.attachment)
+    info, content = await runtime(request).messages.attachment(
+        params.user, params.mailbox, params.message, params.attachment
+    )
     content_type = safe_content_type(str(info.get("contentType") or "application/octet-stream"))
     charset = None
     if params.sendAsString and content_type.startswith("text/"):

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from wildpy.errors import LimitState
-from wildpy.storage.pagination import Page
+from wildpy.services.paging import Page
 
 
 def _default(value: Any) -> Any:

@@ -13,13 +13,13 @@ from aiohttp import web
 from pydantic import Field
 
 from wildpy import errors
-from wildpy.services.message_views import listing_projection, parse_include_headers
-from wildpy.services.search import OrTerms, SearchCriteria
-from wildpy.services.search_terms import UidSet
+from wildpy.store.search import OrTerms, SearchCriteria
+from wildpy.store.search_terms import UidSet
 
 from .auth import permit
 from .context import runtime
 from .message_params import Date, IncludeHeaders, Order, UidSetText
+from .message_views import listing_rows, parse_include_headers
 from .openapi import documented
 from .responses import page_answer
 from .validation import Bool, ObjectIdStr, PageParams, read_params
@@ -100,18 +100,14 @@ async def search_messages(request: web.Request) -> web.Response:
     params = await read_params(request, SearchMessages, body=False)
     permit(request, "read", "messages", owner=params.user)
     headers = parse_include_headers(params.includeHeaders)
-    search = runtime(request).message_api.search
-    page = await search.search(
+    listing = await runtime(request).message_api.search.search_listing(
         params.user,
         params.criteria(),
         params.paging,
         ascending=params.order == "asc",
-        projection=listing_projection(headers=headers, metadata=bool(params.metaData)),
-    )
-    rows = await search.listing(
-        page.results,
-        headers=headers,
+        headers=bool(headers),
         metadata=bool(params.metaData),
         thread_counters=bool(params.threadCounters),
     )
-    return page_answer(page, rows, query=params.q or params.query or "")
+    rows = listing_rows(listing, headers=headers, metadata=bool(params.metaData))
+    return page_answer(listing.page, rows, query=params.q or params.query or "")

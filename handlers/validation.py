@@ -19,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from wildpy.errors import InputValidationError, InvalidContent
 from wildpy.fields import parse_bool
 from wildpy.json_depth import MAX_JSON_DEPTH, nesting_exceeds
-from wildpy.storage.pagination import PageRequest
+from wildpy.services.paging import PageRequest
 
 from .context import AUTH_KEY, AuthContext
 

@@ -11,25 +11,18 @@ list. The next page is read by position, in a window a little wider than the pag
 cursor names must be found in it (by `_id` and sort value), so rows added or removed meanwhile
 shift the window but never the result. When the row is not there (the list moved by more than
 the window's slack, or a cursor without a position) the page falls back to the value comparison,
-which is always right and on MongoDB also cheap. Cursors are opaque to clients: base64url of
-`[value, id, position | null, inclusive]`, within WildDuck's validator (`[A-Za-z0-9_-]`).
+which is always right and on MongoDB also cheap. Cursors are the position layout of
+storage/cursors.py (`[value, id, position | null, inclusive]`), the one codec.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from wildpy.errors import InputValidationError
-
+from .cursors import Cursor, decode_cursor, encode_position
 from .database import Document
 from .pagination import Page, PageRequest
 
@@ -37,45 +30,14 @@ from .pagination import Page, PageRequest
 SLACK = 20
 
 
-@dataclass(frozen=True)
-class Position:
-    """A cursor: the row's sort value and id, its index in the list if known, and whether the
-    page it leads to includes that row (an empty page's way back)."""
+#: a cursor of this module: the position layout of storage/cursors.py
+Position = Cursor
 
-    value: Any
-    ident: str
-    offset: int | None = None
-    inclusive: bool = False
-
-
-def encode_position(position: Position) -> str:
-    value = position.value
-    if isinstance(value, datetime):
-        value = {"$date": int(value.timestamp() * 1000)}
-    parts = [value, position.ident, position.offset, int(position.inclusive)]
-    raw = json.dumps(parts, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+__all__ = ["SLACK", "Position", "decode_position", "encode_position", "keyset_page"]
 
 
 def decode_position(cursor: str, name: str) -> Position:
-    message = f'"{name}" contains an invalid value'
-    invalid = InputValidationError(message, details={name: message})
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, ident, offset, inclusive = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
-        raise invalid from None
-    if not isinstance(ident, str) or inclusive not in (0, 1):
-        raise invalid
-    if offset is not None and (not isinstance(offset, int) or isinstance(offset, bool)):
-        raise invalid
-    if isinstance(value, dict) and set(value) == {"$date"} and isinstance(value["$date"], int):
-        value = datetime.fromtimestamp(value["$date"] / 1000, tz=UTC)
-    elif isinstance(value, (dict, list)):
-        raise invalid
-    return Position(
-        value, ident, offset if offset is None or offset >= 0 else None, bool(inclusive)
-    )
+    return decode_cursor(cursor, name)
 
 
 class _Reader:

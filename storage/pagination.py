@@ -1,24 +1,21 @@
 """Cursor pagination over (field, _id), as WildDuck's lists page.
 
-A cursor is opaque to clients: base64url of a small JSON array `[value, id]` (datetimes as
-`{"$date": ms}`), which satisfies WildDuck's validator (`[A-Za-z0-9_-]`, at most 1024 characters).
+Cursors are the value layout of storage/cursors.py (`[value, id]`), the one codec.
 Each page costs two round trips: one count, one bounded find.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from wildpy.errors import InputValidationError
+from .cursors import Cursor, decode_cursor, encode_cursor
 
 Document = dict[str, Any]
+
+__all__ = ["Bound", "Page", "PageRequest", "decode_cursor", "encode_cursor", "paginate"]
 
 
 @dataclass(frozen=True)
@@ -40,39 +37,8 @@ class Page:
     previous_cursor: str | bool
 
 
-@dataclass(frozen=True)
-class Bound:
-    """Where a page starts: after (or, inclusive, at) the row with this sort value and id."""
-
-    value: Any
-    ident: str
-    inclusive: bool = False
-
-
-def encode_cursor(value: Any, ident: str, inclusive: bool = False) -> str:
-    if isinstance(value, datetime):
-        value = {"$date": int(value.timestamp() * 1000)}
-    parts = [value, ident, 1] if inclusive else [value, ident]
-    raw = json.dumps(parts, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def decode_cursor(cursor: str, name: str) -> Bound:
-    invalid = InputValidationError(
-        f'"{name}" contains an invalid value', details={name: f'"{name}" contains an invalid value'}
-    )
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, ident, *flag = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
-        raise invalid from None
-    if not isinstance(ident, str) or flag not in ([], [1]):
-        raise invalid
-    if isinstance(value, dict) and set(value) == {"$date"} and isinstance(value["$date"], int):
-        value = datetime.fromtimestamp(value["$date"] / 1000, tz=UTC)
-    elif isinstance(value, (dict, list)):
-        raise invalid
-    return Bound(value, ident, bool(flag))
+#: where a page of `paginate` starts (the codec's cursor)
+Bound = Cursor
 
 
 async def paginate(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from wildpy.config import ConfigError, load_config
+from wildpy.store.settings import StoreSettings, settings_from_config
 
 
 def test_defaults_are_secure_and_documented() -> None:
@@ -84,3 +86,28 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     broken.write_text("[api\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(broken, environ={})
+
+
+def test_store_section_is_documented_and_overridable() -> None:
+    config = load_config(environ={})
+    settings = settings_from_config(config.store)
+    # the documented defaults are the store's own defaults
+    assert settings == StoreSettings()
+    config = load_config(
+        environ={"WILDPY_STORE__MAXSIZE": "4096", "WILDPY_STORE__ARCHIVETIME": "86400"}
+    )
+    settings = settings_from_config(config.store)
+    assert settings.max_size == 4096
+    assert settings.archive_time == timedelta(days=1)
+    with pytest.raises(ConfigError, match=r"store\.maxAttempts"):
+        load_config(environ={"WILDPY_STORE__MAXATTEMPTS": "0"})
+
+
+def test_example_production_config_loads() -> None:
+    path = Path(__file__).parent.parent / "config" / "example-production.toml"
+    config = load_config(path, environ={})
+    assert config.dbs.mongo.startswith("mongodb://") and "replicaSet=" in config.dbs.mongo
+    assert config.dbs.redis.startswith("redis://")
+    assert config.api.host != "127.0.0.1"
+    assert config.store.archive_time == 14 * 86400
+    assert config.api.max_body_size > config.store.max_size

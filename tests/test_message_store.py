@@ -25,10 +25,10 @@ from wildpy.mime import MimeNode
 from wildpy.runtime import Runtime, build_message_service
 from wildpy.services.account_inputs import NewUser
 from wildpy.services.messages import MessageService, StoreSettings, epoch_ms, utcnow
-from wildpy.services.segments import inline_bytes
 from wildpy.storage.blobs import Bucket
 from wildpy.storage.database import Document
 from wildpy.storage.messages import Messages
+from wildpy.store.segments import inline_bytes
 
 # ------------------------------------------------------------------------------ sample messages
 

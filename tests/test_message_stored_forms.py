@@ -27,21 +27,22 @@ from test_message_store import (
     with_attachment,
 )
 
+from wildpy.handlers.message_views import listing_item
 from wildpy.mime import parse_message
 from wildpy.runtime import Runtime
-from wildpy.services.compression import MAIL_DICTIONARY, decompress
-from wildpy.services.message_docs import (
+from wildpy.storage.blobs import AttachmentStore
+from wildpy.storage.database import Document
+from wildpy.storage.pagination import PageRequest
+from wildpy.store.compression import MAIL_DICTIONARY, decompress
+from wildpy.store.documents import (
     MAX_HTML_CHARS,
     MAX_TEXT_CHARS,
     SEARCH_TEXT_CHARS,
     unpack_view,
 )
-from wildpy.services.message_views import listing_item, listing_projection
-from wildpy.services.search import SearchCriteria
-from wildpy.services.segments import inline_bytes
-from wildpy.storage.blobs import AttachmentStore
-from wildpy.storage.database import Document
-from wildpy.storage.pagination import PageRequest
+from wildpy.store.projections import listing_projection
+from wildpy.store.search import SearchCriteria
+from wildpy.store.segments import inline_bytes
 
 #: an inline forwarded message that carries a big attachment: cut out from inside the body
 FORWARDED_INLINE_BIG = (

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from wildpy.errors import InputValidationError
 from wildpy.runtime import Runtime
+from wildpy.storage.cursors import Cursor
+from wildpy.storage.keyset import decode_position, encode_position
 from wildpy.storage.pagination import PageRequest, decode_cursor, encode_cursor
 
 
@@ -40,5 +44,18 @@ def test_cursor_round_trip_and_garbage() -> None:
     bound = decode_cursor(encode_cursor("x", "f" * 24), "next")
     assert (bound.value, bound.ident, bound.inclusive) == ("x", "f" * 24, False)
     for garbage in ("e30", "bm90IGpzb24", "W1tdLCAxXQ"):  # {}, "not json", [[], 1]
+        with pytest.raises(InputValidationError):
+            decode_cursor(garbage, "next")
+
+
+def test_one_codec_reads_both_cursor_layouts() -> None:
+    """A value cursor and a position cursor decode through the same function, either way."""
+    when = datetime(2024, 10, 1, 10, 0, tzinfo=UTC)
+    positional = encode_position(Cursor(when, "a" * 24, offset=40))
+    assert decode_cursor(positional, "next") == Cursor(when, "a" * 24, 40, False)
+    compact = encode_cursor(when, "b" * 24, inclusive=True)
+    assert decode_position(compact, "previous") == Cursor(when, "b" * 24, None, True)
+    # a string or an object is no cursor, whatever its length
+    for garbage in ("ImFiIg", "eyJhIjoxLCJiIjoyfQ"):  # "ab", {"a":1,"b":2}
         with pytest.raises(InputValidationError):
             decode_cursor(garbage, "next")

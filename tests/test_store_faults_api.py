@@ -14,8 +14,8 @@ from wildpy import errors
 from wildpy.app import create_app
 from wildpy.config import Config
 from wildpy.runtime import Runtime, build_message_service
-from wildpy.services.message_api import build_message_api
 from wildpy.storage.blobs import Bucket
+from wildpy.store.bundle import build_message_api
 
 
 class FailingUploads(Bucket):

@@ -109,6 +109,27 @@ class LimitsConfig(_Section):
     auth_global_window: int = Field(60, alias="authGlobalWindow", ge=1)
 
 
+class StoreConfig(_Section):
+    """The message store (wildpy.store.settings.StoreSettings): sizes in bytes, times in seconds."""
+
+    max_size: int = Field(25 * 1024 * 1024, alias="maxSize", ge=1024)
+    min_attachment: int = Field(16 * 1024, alias="minAttachment", ge=1024)
+    inline_body_limit: int = Field(1024 * 1024, alias="inlineBodyLimit", ge=1024)
+    archive_time: int = Field(30 * 86400, alias="archiveTime", ge=0)
+    tombstone_time: int = Field(30 * 86400, alias="tombstoneTime", ge=0)
+    thread_time: int = Field(180 * 86400, alias="threadTime", ge=0)
+    thread_parse: int = Field(256 * 1024, alias="threadParse", ge=0)
+    max_attempts: int = Field(20, alias="maxAttempts", ge=1)
+    insert_group: int = Field(4, alias="insertGroup", ge=1)
+    insert_group_bytes: int = Field(4 * 1024 * 1024, alias="insertGroupBytes", ge=1)
+    retention_batch: int = Field(500, alias="retentionBatch", ge=1)
+    retention_rounds: int = Field(20, alias="retentionRounds", ge=1)
+    uid_set_batch: int = Field(200, alias="uidSetBatch", ge=1)
+    uid_set_concurrency: int = Field(8, alias="uidSetConcurrency", ge=1)
+    restore_batch: int = Field(100, alias="restoreBatch", ge=1)
+    thread_count_concurrency: int = Field(8, alias="threadCountConcurrency", ge=1)
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -125,6 +146,7 @@ class Config(_Section):
     host: HostConfig = HostConfig()
     janitor: JanitorConfig = JanitorConfig()
     limits: LimitsConfig = LimitsConfig()
+    store: StoreConfig = StoreConfig()
     log: LogConfig = LogConfig()
 
     @property

@@ -24,11 +24,8 @@ from wildpy.services.files import FileService
 from wildpy.services.journal import JournalService
 from wildpy.services.journal_notify import open_notifier
 from wildpy.services.mailboxes import MailboxService
-from wildpy.services.message_api import MessageApi, build_message_api
 from wildpy.services.messages import MessageService, StoreSettings
 from wildpy.services.purge import AccountPurge
-from wildpy.services.retention import RetentionJob
-from wildpy.services.threads import ThreadService
 from wildpy.services.tokens import TokenService
 from wildpy.services.users import UserService
 from wildpy.storage import accounts
@@ -40,7 +37,10 @@ from wildpy.storage.embedded import DataDirInUse, EmbeddedMongo
 from wildpy.storage.files import StorageFiles
 from wildpy.storage.journal import Journal
 from wildpy.storage.mailboxes import Mailboxes
-from wildpy.storage.message_queries import MessageQueries
+from wildpy.store.bundle import MessageApi, build_message_api
+from wildpy.store.retention import RetentionJob
+from wildpy.store.settings import settings_from_config
+from wildpy.store.threads import ThreadService
 from wildpy.tls import TlsProvider
 
 log = logging.getLogger("wildpy")
@@ -63,7 +63,6 @@ class Repositories:
     threads: message_store.Threads
     tombstones: message_store.Tombstones
     attachment_refs: AttachmentRefs
-    message_queries: MessageQueries
 
     @classmethod
     def build(cls, db: Database) -> Repositories:
@@ -83,7 +82,6 @@ class Repositories:
             threads=message_store.Threads(db),
             tombstones=message_store.Tombstones(db),
             attachment_refs=AttachmentRefs(db),
-            message_queries=MessageQueries(db),
         )
 
     def all(self) -> list[Collection]:
@@ -151,7 +149,9 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
     tokens = TokenService(
         repos.tokens, repos.users, ttl=config.api.token_ttl, lifetime=config.api.token_lifetime
     )
-    messages = build_message_service(database, repos, journal)
+    messages = build_message_service(
+        database, repos, journal, settings=settings_from_config(config.store)
+    )
     mailboxes.messages = messages
     files = FileService(repos.storage_files, repos.users)
     return Runtime(

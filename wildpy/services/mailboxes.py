@@ -23,11 +23,9 @@ from wildpy import errors
 from wildpy.mailbox_names import JUNK, TRASH, special_use_names
 from wildpy.mailbox_paths import (
     INBOX,
-    SEPARATOR,
     check_path,
     is_within,
     listing_key,
-    name_of,
     normalize_path,
 )
 from wildpy.storage.accounts import Users
@@ -94,31 +92,6 @@ def _document(
     }
 
 
-def _view(mailbox: Document, *, counters: bool, sizes: bool) -> dict[str, Any]:
-    """A mailbox as the API shows it (WildDuck's shape: absent keys are left out)."""
-    row: dict[str, Any] = {
-        "id": mailbox["_id"],
-        "name": name_of(mailbox["path"]),
-        "path": mailbox["path"],
-    }
-    if mailbox.get("specialUse"):
-        row["specialUse"] = mailbox["specialUse"]
-    row.update(
-        modifyIndex=int(mailbox.get("modifyIndex", 0)),
-        subscribed=bool(mailbox.get("subscribed", True)),
-        hidden=bool(mailbox.get("hidden", False)),
-        encryptMessages=bool(mailbox.get("encryptMessages", False)),
-    )
-    if mailbox.get("retention"):
-        row["retention"] = int(mailbox["retention"])
-    if sizes:
-        row["size"] = int(mailbox.get("size", 0))
-    if counters:
-        row["total"] = int(mailbox.get("total", 0))
-        row["unseen"] = int(mailbox.get("unseen", 0))
-    return row
-
-
 class MailboxService:
     def __init__(
         self,
@@ -181,47 +154,42 @@ class MailboxService:
             # nothing half-made; if the database is gone this fails too, and the error that
             # matters is the first one
             with contextlib.suppress(Exception):
-                await self._mailboxes.delete_many({"user": user_id})
+                await self._mailboxes.remove_of_user(user_id)
             raise
 
     # ------------------------------------------------------------------------------ reading
 
     async def get(self, user_id: str, mailbox_id: str) -> Document:
-        return await self._one({"_id": mailbox_id, "user": user_id})
+        return _found(await self._mailboxes.of_user_by_id(user_id, mailbox_id))
 
     async def resolve(self, user_id: str, path: str) -> Document:
         """The mailbox at `path` (a leading `inbox` in any case means INBOX)."""
-        return await self._one({"user": user_id, "path": normalize_path(path)})
+        return _found(await self._mailboxes.at_path(user_id, normalize_path(path)))
 
     async def by_special_use(self, user_id: str, use: str) -> Document:
-        return await self._one({"user": user_id, "specialUse": use})
+        return _found(await self._mailboxes.with_special_use(user_id, use))
 
     async def inbox(self, user_id: str) -> Document:
-        return await self._one({"user": user_id, "path": INBOX})
-
-    async def _one(self, query: Document, message: str | None = None) -> Document:
-        mailbox = await self._mailboxes.find_one(query)
-        if mailbox is None:
-            raise errors.NoSuchMailbox(message)
-        return mailbox
+        return _found(await self._mailboxes.at_path(user_id, INBOX))
 
     async def describe(
         self, user_id: str, mailbox_id: str | None = None, path: str | None = None
-    ) -> dict[str, Any]:
-        """GET /mailboxes/:id (or `resolve` with a path): the mailbox with its counters."""
-        query: Document = {"user": user_id}
-        if mailbox_id is not None:
-            query["_id"] = mailbox_id
-        else:
-            query["path"] = normalize_path(path or "")
+    ) -> Document:
+        """The stored mailbox, with its counters, by id or (`path`) by path; UserNotFound for
+        a user that does not exist, NoSuchMailbox."""
+        # the path is checked before any query starts (a bad one raises here, not midway)
+        wanted = normalize_path(path or "") if mailbox_id is None else ""
         user, mailbox = await asyncio.gather(
-            self._users.get(user_id, {"_id": 1}), self._mailboxes.find_one(query)
+            self._users.get(user_id, {"_id": 1}),
+            self._mailboxes.of_user_by_id(user_id, mailbox_id)
+            if mailbox_id is not None
+            else self._mailboxes.at_path(user_id, wanted),
         )
         if user is None:
             raise errors.UserNotFound()
         if mailbox is None:
             raise errors.NoSuchMailbox()
-        return _view(mailbox, counters=True, sizes=True)
+        return mailbox
 
     async def listing(
         self,
@@ -229,14 +197,12 @@ class MailboxService:
         *,
         special_use_only: bool = False,
         show_hidden: bool = False,
-        counters: bool = False,
-        sizes: bool = False,
-    ) -> list[dict[str, Any]]:
-        """GET /mailboxes: one query (counters live on the mailbox documents), WildDuck's order."""
+    ) -> list[Document]:
+        """The user's stored mailboxes (with their counters) in WildDuck's order: one query."""
         user, mailboxes = await asyncio.gather(
             self._users.get(user_id, {"_id": 1}),
             # bounded: the limit keeps a user's mailboxes far below this
-            self._mailboxes.find({"user": user_id}, limit=2 * self.max_mailboxes),
+            self._mailboxes.all_of_user(user_id, 2 * self.max_mailboxes),
         )
         if user is None:
             raise errors.UserNotFound()
@@ -245,7 +211,7 @@ class MailboxService:
         if not show_hidden:
             mailboxes = [m for m in mailboxes if not m.get("hidden")]
         mailboxes.sort(key=lambda m: listing_key(m["path"], bool(m.get("subscribed", True))))
-        return [_view(m, counters=counters, sizes=sizes) for m in mailboxes]
+        return mailboxes
 
     async def counters(self, user_id: str, mailbox_ids: Iterable[str]) -> list[dict[str, Any]]:
         """`{mailbox, total, unseen}` of each of the user's mailboxes named (one query)."""
@@ -265,7 +231,7 @@ class MailboxService:
         """A new mailbox; its id. Without `retention` it gets the account's."""
         path = normalize_path(path)
         user, count = await asyncio.gather(
-            self._users.get(user_id, {"retention": 1}), self._mailboxes.count({"user": user_id})
+            self._users.get(user_id, {"retention": 1}), self._mailboxes.count_of_user(user_id)
         )
         if user is None:
             raise errors.UserNotFound()
@@ -296,15 +262,13 @@ class MailboxService:
         new_path = changes.get("path")
         if new_path is None and not sets:
             raise errors.NoUpdates(NOTHING_CHANGED)
-        mailbox = await self._one({"_id": mailbox_id, "user": user_id}, UPDATE_MISSING)
+        mailbox = _found(await self._mailboxes.of_user_by_id(user_id, mailbox_id), UPDATE_MISSING)
         if new_path is not None:
             new_path = normalize_path(new_path)
             if new_path != mailbox["path"]:
                 await self._rename(mailbox, new_path, sets)
                 return
-        if sets and not await self._mailboxes.update_one(
-            {"_id": mailbox_id, "user": user_id}, {"$set": sets}
-        ):
+        if sets and not await self._mailboxes.set_fields(mailbox_id, user_id, sets):
             raise errors.NoSuchMailbox(UPDATE_MISSING)
 
     async def _rename(self, mailbox: Document, new_path: str, sets: Document) -> None:
@@ -324,12 +288,10 @@ class MailboxService:
         for _, _, target in moves:
             check_path(target)
         targets = [new_path, *(target for _, _, target in moves)]
-        if await self._mailboxes.find_one({"user": user_id, "path": {"$in": targets}}, {"_id": 1}):
+        if await self._mailboxes.any_at(user_id, targets):
             raise errors.MailboxExistsError(RENAME_EXISTS)
         try:
-            renamed = await self._mailboxes.update_one(
-                {"_id": mailbox_id, "path": old_path}, {"$set": {**sets, "path": new_path}}
-            )
+            renamed = await self._mailboxes.rename(mailbox_id, old_path, new_path, sets)
         except AlreadyExists:
             raise errors.MailboxExistsError(RENAME_EXISTS) from None
         if not renamed:
@@ -349,29 +311,28 @@ class MailboxService:
         )
 
     async def _children(self, user_id: str, path: str) -> list[Document]:
-        # every path below `path` sorts between "path/" and "path0" ("0" follows "/"): a range
-        # on the {user, path} index, no regular expression needed
-        prefix = path + SEPARATOR
-        rows = await self._mailboxes.find(
-            {"user": user_id, "path": {"$gte": prefix, "$lt": path + "0"}},
-            {"path": 1},
-            limit=2 * self.max_mailboxes,
-        )
+        rows = await self._mailboxes.below(user_id, path, 2 * self.max_mailboxes)
         return [row for row in rows if is_within(row["path"], path)]
 
     async def delete(self, user_id: str, mailbox_id: str) -> None:
         """Delete a mailbox and its messages (quota released). INBOX, special-use and hidden
         mailboxes cannot be deleted; mailboxes below this one stay."""
-        mailbox = await self._one({"_id": mailbox_id, "user": user_id}, DELETE_MISSING)
+        mailbox = _found(await self._mailboxes.of_user_by_id(user_id, mailbox_id), DELETE_MISSING)
         if mailbox["path"] == INBOX or mailbox.get("specialUse") or mailbox.get("hidden"):
             raise errors.DisallowedMailboxMethod(DELETE_DISALLOWED)
         store = self.messages
         # messages first: if this fails, the mailbox is still there and a retry finishes the job
         if store is not None:
             await store.delete_mailbox_messages(user_id, mailbox_id)
-        if not await self._mailboxes.delete_one({"_id": mailbox_id, "user": user_id}):
+        if not await self._mailboxes.remove(mailbox_id, user_id):
             raise errors.NoSuchMailbox(DELETE_MISSING)
         if store is not None:
             # a message delivered between the two steps would otherwise be left behind
             await store.delete_mailbox_messages(user_id, mailbox_id)
         await self._journal.record(user_id, mailbox_id, "DELETE", path=mailbox["path"])
+
+
+def _found(mailbox: Document | None, message: str | None = None) -> Document:
+    if mailbox is None:
+        raise errors.NoSuchMailbox(message)
+    return mailbox

@@ -9,7 +9,6 @@ so a purge interrupted midway is simply done again by the next round.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime
 
 from wildpy.storage.accounts import AddressRegister, DeletedUsers
@@ -59,14 +58,11 @@ class AccountPurge:
             row["_id"] for row in await self._files.find({"user": user_id}, {"_id": 1})
         ]:
             await self._files.remove(file_id, user_id)
-        mailbox_ids = [
-            row["_id"] for row in await self._mailboxes.find({"user": user_id}, {"_id": 1})
-        ]
-        if mailbox_ids:
-            await self._tombstones.delete_many({"mailbox": {"$in": mailbox_ids}})
-        await self._mailboxes.delete_many({"user": user_id})
+        mailbox_ids = [str(row["_id"]) for row in await self._mailboxes.of_user(user_id)]
+        await self._tombstones.drop_of_mailboxes(mailbox_ids)
+        await self._mailboxes.remove_of_user(user_id)
         await self._journal.delete_many({"user": user_id})
-        await self._threads.delete_many({"_id": {"$regex": "^" + re.escape(user_id) + ":"}})
+        await self._threads.drop_of_user(user_id)
         await self._register.delete_many({"user": user_id})
         await self._deleted.delete_one({"_id": user_id})
         log.info("purged deleted account %s", user_id)

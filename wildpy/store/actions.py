@@ -17,21 +17,18 @@ from datetime import datetime
 from typing import Literal, TypeVar
 
 from wildpy import errors
+from wildpy.services.mailboxes import MailboxService
+from wildpy.services.messages import MessageService
 from wildpy.storage.database import Document
-from wildpy.storage.message_queries import MessageQueries
+from wildpy.storage.messages import Messages
 
-from .mailboxes import MailboxService
-from .messages import MessageService, epoch_ms
+from .records import epoch_ms
 from .search_terms import UidSet
 
 log = logging.getLogger("wildpy.messages.api")
 
 T = TypeVar("T")
 
-#: messages read per batch while walking a UID set
-BATCH = 200
-#: messages changed at once
-CONCURRENCY = 8
 _ROW: Document = {"_id": 1, "mailbox": 1, "uid": 1}
 
 NO_MATCH = "No message matched query"
@@ -65,24 +62,21 @@ class MessageChanges:
                 (add if value else remove).append(flag)
         return add, remove
 
-    def field_changes(self) -> tuple[Document, list[str]]:
-        sets: Document = {}
-        unsets: list[str] = []
-        if self.expires is False:
-            sets["exp"] = False
-            unsets.append("rdate")
-        elif self.expires is not None:
-            sets.update(exp=True, rdate=epoch_ms(self.expires))
-        if self.metadata is not None:
-            # a sub-document field, not an array element: a dotted path is safe (storage.md)
-            sets["meta.custom"] = self.metadata
-        return sets, unsets
+    @property
+    def expiry(self) -> int | Literal[False] | None:
+        """The new expiry as stored (epoch ms), False for none, None to leave it."""
+        if self.expires is None or self.expires is False:
+            return self.expires
+        return epoch_ms(self.expires)
+
+    @property
+    def changes_details(self) -> bool:
+        return self.expires is not None or self.metadata is not None
 
     @property
     def empty(self) -> bool:
         add, remove = self.flag_changes()
-        sets, unsets = self.field_changes()
-        return not (add or remove or sets or unsets or self.move_to)
+        return not (add or remove or self.changes_details or self.move_to)
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ class UpdateOutcome:
 
 class MessageActions:
     def __init__(
-        self, messages: MessageService, queries: MessageQueries, mailboxes: MailboxService
+        self, messages: MessageService, queries: Messages, mailboxes: MailboxService
     ) -> None:
         self._messages = messages
         self._queries = queries
@@ -112,14 +106,16 @@ class MessageActions:
         if changes.move_to:
             await self._mailboxes.get(user, changes.move_to)
         add, remove = changes.flag_changes()
-        sets, unsets = changes.field_changes()
+        expiry = changes.expiry
         moved: list[tuple[int, int]] = []
 
         async def one(row: Document) -> bool:
             uid = int(row["uid"])
             if add or remove:
                 await self._messages.update_flags(user, mailbox, uid, add=add, remove=remove)
-            if (sets or unsets) and not await self._queries.set_fields(row, sets, unsets):
+            if changes.changes_details and not await self._queries.set_details(
+                row, expiry=expiry, metadata=changes.metadata
+            ):
                 raise errors.MessageNotFound()
             if changes.move_to and changes.move_to != mailbox:
                 result = await self._messages.move(user, mailbox, uid, changes.move_to)
@@ -182,7 +178,7 @@ class MessageActions:
             row["_id"] = doc["_id"]
             return int(await action(row))
         query = {"mailbox": mailbox, "user": user, **uids.condition()}
-        semaphore = asyncio.Semaphore(CONCURRENCY)
+        semaphore = asyncio.Semaphore(self._messages.settings.uid_set_concurrency)
 
         async def guarded(row: Document) -> bool:
             async with semaphore:
@@ -191,9 +187,10 @@ class MessageActions:
                 except (errors.MessageNotFound, errors.MessageGone):
                     return False  # gone or moved meanwhile
 
+        batch = self._messages.settings.uid_set_batch
         count, after, seen_any = 0, 0, False
         while True:
-            rows = await self._queries.in_uid_order(query, _ROW, after_uid=after, limit=BATCH)
+            rows = await self._queries.in_uid_order(query, _ROW, after_uid=after, limit=batch)
             if not rows:
                 break
             seen_any = True

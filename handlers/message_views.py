@@ -14,42 +14,16 @@ from typing import Any
 
 from wildpy.fields import decode_metadata
 from wildpy.mime import replace_cid_links
-from wildpy.storage.database import Document
-
-from .message_docs import RAW_FIELDS, SUMMARY_FIELDS, head_headers
+from wildpy.store.documents import head_headers
+from wildpy.store.search import Listing
 
 #: `includeHeaders`: True for every header (of the first 200), else the lowercased names wanted
 HeaderSelection = bool | frozenset[str]
 
-#: what the detail view of one message reads: its text and HTML are rendered from the raw
-#: message, so the raw fields too (`MessageService.body`); never the attachments in GridFS
-DETAIL_PROJECTION: Document = dict.fromkeys(
-    (*SUMMARY_FIELDS, "replyTo", "list", "cidMap", "meta", *RAW_FIELDS, "view"), 1
-)
 #: attachment entry keys that locate the body in the raw message: internal, never shown
 _ATTACHMENT_INTERNAL = frozenset({"part", "start", "end"})
 _ENCRYPTED_TYPES = frozenset({"multipart/encrypted", "application/pkcs7-mime"})
 _ATTACHMENT_LINK = re.compile(r"\battachment:(ATT\d+)\b")
-
-
-def listing_projection(*, headers: HeaderSelection, metadata: bool) -> Document:
-    """What a listing reads: the listing fields, plus the headers and `meta` when asked for.
-
-    `meta` holds the client's metaData (up to 1 MiB) and cannot be projected in part on the
-    embedded server (top-level projections only), so a plain listing leaves it out; a message
-    without From or Sender then shows an empty sender instead of the envelope one.
-
-    Headers come from the stored header block (`head`, compressed: smaller than the headers
-    themselves); a message without one (a header block over 64 KiB) keeps them all in its
-    `headers` index.
-    """
-    projection: Document = dict.fromkeys(SUMMARY_FIELDS, 1)
-    if metadata:
-        projection["meta"] = 1
-    if headers:
-        projection["head"] = 1
-        projection["headers"] = 1
-    return projection
 
 
 def parse_include_headers(value: str | bool | None) -> HeaderSelection:
@@ -283,3 +257,19 @@ def message_view(
         if content_type["value"] in _ENCRYPTED_TYPES:
             view["encrypted"] = True
     return view
+
+
+def listing_rows(
+    listing: Listing, *, headers: HeaderSelection, metadata: bool
+) -> list[dict[str, Any]]:
+    """The rows of a listing or search page in WildDuck's shape, with thread sizes if counted."""
+    counts = listing.thread_counts
+    return [
+        listing_item(
+            row,
+            headers=headers,
+            metadata=metadata,
+            thread_count=counts.get(str(row["thread"])) if counts is not None else None,
+        )
+        for row in listing.page.results
+    ]

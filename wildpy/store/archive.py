@@ -21,20 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from wildpy import errors
+from wildpy.services.mailboxes import MailboxService
+from wildpy.services.messages import MessageService
+from wildpy.storage.accounts import Users
 from wildpy.storage.blobs import AttachmentStore, Bucket
 from wildpy.storage.database import Document
-from wildpy.storage.keyset import keyset_page
-from wildpy.storage.message_queries import count_ids
 from wildpy.storage.messages import Archived, Tombstones
 from wildpy.storage.pagination import Page, PageRequest
 
-from .mailboxes import MailboxService
-from .messages import AddedMessage, MessageService
+from .projections import listing_projection
+from .records import AddedMessage
 
 log = logging.getLogger("wildpy.archive")
-
-#: archived messages restored per batch of a range restore
-BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,9 @@ class ArchiveService:
         mailboxes: MailboxService,
         attachments: AttachmentStore,
         bodies: Bucket,
+        users: Users,
     ) -> None:
+        self._users = users
         self._archived = archived
         self._tombstones = tombstones
         self._messages = messages
@@ -61,20 +61,20 @@ class ArchiveService:
         self._bodies = bodies
 
     async def page(
-        self, user: str, paging: PageRequest, *, ascending: bool, projection: Document
+        self, user: str, paging: PageRequest, *, ascending: bool, headers: bool = False
     ) -> Page:
         """One page of the user's archived messages by deletion time (newest first unless
-        `ascending`): `{user, archived}` is indexed, `{user, _id}` cannot be (storage.md)."""
-        query: Document = {"user": user}
-        return await keyset_page(
-            self._archived.collection,
-            query,
-            paging,
-            field="archived",
-            ascending=ascending,
-            projection=projection,
-            total=count_ids(self._archived.collection, query),
+        `ascending`), with the listing fields and the headers if asked: `{user, archived}` is
+        indexed, `{user, _id}` cannot be (storage.md)."""
+        projection = {**listing_projection(headers=headers, metadata=False), "archived": 1}
+        page = await self._archived.page_by_archive_time(
+            user, paging, ascending=ascending, projection=projection
         )
+        # an empty page for a real user only (UserNotFound otherwise); asked only when empty,
+        # so a page with rows costs no extra round trip
+        if page.total == 0 and await self._users.get(user, {"_id": 1}) is None:
+            raise errors.UserNotFound()
+        return page
 
     async def restore(
         self, user: str, archived_id: str, mailbox: str | None = None
@@ -84,9 +84,9 @@ class ArchiveService:
         a `mailbox` not the user's, OverQuotaError."""
         if mailbox is not None:
             await self._mailboxes.get(user, mailbox)
-        doc = await self._archived.find_one({"_id": archived_id, "user": user})
+        doc = await self._archived.of_user_by_id(user, archived_id)
         if doc is None:
-            if await self._tombstones.find_one({"_id": archived_id, "user": user}, {"_id": 1}):
+            if await self._tombstones.of_id(user, archived_id):
                 raise errors.MessageGone()
             raise errors.MessageNotFound()
         target = mailbox or await self._original_mailbox(user, str(doc["mailbox"]))
@@ -95,16 +95,12 @@ class ArchiveService:
     async def restore_range(self, user: str, start: datetime, end: datetime) -> RangeReport:
         """Restore every message archived between `start` and `end`, each into the mailbox it
         was deleted from, batch by batch, oldest first."""
+        batch = self._messages.settings.restore_batch
         restored = failed = 0
         after: datetime | None = None
         mailboxes: dict[str, str] = {}
         while True:
-            lower: Document = {"$gt": after} if after is not None else {"$gte": start}
-            rows = await self._archived.find(
-                {"user": user, "archived": {**lower, "$lte": end}},
-                sort=[("archived", 1)],
-                limit=BATCH,
-            )
+            rows = await self._archived.archived_between(user, after, start, end, batch)
             if not rows:
                 return RangeReport(restored, failed)
             for row in rows:
@@ -124,7 +120,7 @@ class ArchiveService:
                 else:
                     restored += 1
             after = rows[-1]["archived"]
-            if len(rows) < BATCH:
+            if len(rows) < batch:
                 return RangeReport(restored, failed)
 
     async def _original_mailbox(self, user: str, mailbox: str) -> str:
@@ -136,7 +132,7 @@ class ArchiveService:
     async def _restore(self, doc: Document, mailbox: str) -> AddedMessage:
         raw = await self._messages.read_range(doc, 0, int(doc["size"]))
         # claim it: only the caller whose delete removed the copy may release what it holds
-        if not await self._archived.delete_one({"_id": doc["_id"], "user": doc["user"]}):
+        if not await self._archived.remove_copy(doc["_id"]):
             raise errors.MessageNotFound()
         try:
             added = await self._messages.add_message(

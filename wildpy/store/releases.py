@@ -12,13 +12,13 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 
+from wildpy.services.journal import JournalService
 from wildpy.storage.accounts import Users
 from wildpy.storage.blobs import AttachmentStore, Bucket
 from wildpy.storage.database import Document, new_id
 from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.messages import Archived, Messages, Tombstones
 
-from .journal import JournalService
 from .undo import bounded
 
 
@@ -105,18 +105,19 @@ class Releaser:
             counter["size"] -= int(row.get("size", 0))
         results = await asyncio.gather(
             *(
-                self._mailboxes.find_one_and_update(
-                    {"_id": mailbox},
-                    {"$inc": {**counter, "modifyIndex": 1}},
-                    projection={"modifyIndex": 1},
+                self._mailboxes.remove_messages(
+                    mailbox,
+                    total=-counter["total"],
+                    unseen=-counter["unseen"],
+                    size=-counter["size"],
                 )
                 for mailbox, counter in totals.items()
             )
         )
         return {
-            mailbox: int(doc["modifyIndex"])
-            for mailbox, doc in zip(totals, results, strict=True)
-            if doc is not None
+            mailbox: modseq
+            for mailbox, modseq in zip(totals, results, strict=True)
+            if modseq is not None
         }
 
     async def release_quota(self, rows: Sequence[Document]) -> None:
@@ -148,7 +149,7 @@ class Releaser:
         """Drop archived copies and release what they hold."""
         # one delete per document: its count says whether this job (and not a concurrent
         # restore or purge) took it, and so whether its references are this job's to release
-        deleted = await bounded([self._archived.delete_one({"_id": row["_id"]}) for row in rows])
+        deleted = await bounded([self._archived.remove_copy(row["_id"]) for row in rows])
         mine = [row for row, count in zip(rows, deleted, strict=True) if count]
         if tombstones:
             # no mailbox/uid here: that uid was deleted by its user and answers 404, not 410

@@ -30,13 +30,16 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
-from pymongo import UpdateOne
-
 from wildpy.mime import ParsedMessage, ThreadHeaders
+from wildpy.services.group_commit import GroupCommit
 from wildpy.storage.database import Document, new_id
-from wildpy.storage.messages import Threads
-
-from .group_commit import GroupCommit
+from wildpy.storage.messages import (
+    KeyWrite,
+    Threads,
+    key_if_missing,
+    point_subject_key,
+    repoint_key,
+)
 
 #: how many reference ids a thread lookup uses (WildDuck: 10)
 MAX_REFERENCE_IDS = 10
@@ -114,7 +117,7 @@ class ThreadService:
     def __init__(self, threads: Threads) -> None:
         self._threads = threads
         #: the key upserts of concurrent `resolve` calls go out as one bulk write
-        self._upserts: GroupCommit[None, list[UpdateOne], set[int]] = GroupCommit(
+        self._upserts: GroupCommit[None, list[KeyWrite], set[int]] = GroupCommit(
             self._upsert_groups
         )
 
@@ -128,8 +131,7 @@ class ThreadService:
         keys = reference_keys + ([subject_key] if subject_key and is_reply else [])
         found = {}
         if keys:
-            rows = await self._threads.find({"_id": {"$in": keys}}, limit=len(keys))
-            found = {row["_id"]: row for row in rows}
+            found = await self._threads.keys(keys)
         thread: str | None = None
         for key in reference_keys:  # in order: own Message-ID, In-Reply-To, then References
             row = found.get(key)
@@ -173,17 +175,9 @@ class ThreadService:
         subject_key = f"{user_id}:s:{_digest(subject)}" if subject else None
         thread, now = new_id(), _now_ms()
         fields = {"user": user_id, "thread": thread, "subject": subject, "updated": now}
-        operations = [
-            UpdateOne({"_id": key}, {"$setOnInsert": fields}, upsert=True) for key in reference_keys
-        ]
+        operations = [key_if_missing(key, fields) for key in reference_keys]
         if subject_key is not None:
-            operations.append(
-                UpdateOne(
-                    {"_id": subject_key},
-                    {"$set": {"user": user_id, "thread": thread, "updated": now}},
-                    upsert=True,
-                )
-            )
+            operations.append(point_subject_key(subject_key, user_id, thread, now))
         upserted = self._upserts.submit(None, operations) if operations else None
         return asyncio.ensure_future(
             self._settle(user_id, upserted, thread, subject, reference_keys, subject_key)
@@ -203,8 +197,7 @@ class ThreadService:
         created = [key for index, key in enumerate(reference_keys) if index in inserted]
         existing = [key for key in reference_keys if key not in created]
         if existing:
-            rows = await self._threads.find({"_id": {"$in": existing}}, limit=len(existing))
-            found = {row["_id"]: row for row in rows}
+            found = await self._threads.keys(existing)
             for key in reference_keys:  # in order, as `choose`
                 row = found.get(key)
                 if row is not None and row.get("subject") == subject:
@@ -224,22 +217,13 @@ class ThreadService:
         subject_key: str | None,
     ) -> None:
         """Point the keys just written for `provisional` at the existing `thread` instead."""
-        operations = [
-            UpdateOne({"_id": key, "thread": provisional}, {"$set": {"thread": thread}})
-            for key in created
-        ]
+        operations = [repoint_key(key, provisional, thread) for key in created]
         if subject_key is not None:
-            operations.append(
-                UpdateOne(
-                    {"_id": subject_key},
-                    {"$set": {"user": user_id, "thread": thread, "updated": _now_ms()}},
-                    upsert=True,
-                )
-            )
+            operations.append(point_subject_key(subject_key, user_id, thread, _now_ms()))
         await self._threads.write(operations)
 
     async def _upsert_groups(
-        self, _: None, groups: list[list[UpdateOne]]
+        self, _: None, groups: list[list[KeyWrite]]
     ) -> list[set[int] | BaseException]:
         """The upserts of several `resolve` calls in one bulk write; for each call, the
         positions of its operations that inserted a document."""
@@ -258,21 +242,11 @@ class ThreadService:
         if choice.written:
             return
         operations = [
-            UpdateOne(
-                {"_id": doc["_id"]},
-                {"$setOnInsert": {k: v for k, v in doc.items() if k != "_id"}},
-                upsert=True,
-            )
+            key_if_missing(doc["_id"], {k: v for k, v in doc.items() if k != "_id"})
             for doc in choice.new_keys
         ]
         if choice.subject_key is not None:
-            operations.append(
-                UpdateOne(
-                    {"_id": choice.subject_key},
-                    {"$set": {"user": user_id, "thread": choice.id, "updated": _now_ms()}},
-                    upsert=True,
-                )
-            )
+            operations.append(point_subject_key(choice.subject_key, user_id, choice.id, _now_ms()))
         await self._threads.write(operations)
 
     async def discard(self, choice: ThreadChoice) -> None:
@@ -280,8 +254,8 @@ class ThreadService:
         (those still pointing at its thread); a subject key left behind is harmless."""
         keys = [doc["_id"] for doc in choice.new_keys]
         if keys:  # nothing to do (no round trip) for a choice that created no keys
-            await self._threads.delete_many({"_id": {"$in": keys}, "thread": choice.id})
+            await self._threads.remove_keys(keys, choice.id)
 
     async def drop_older_than(self, cutoff_ms: int) -> int:
         """Forget keys not touched since `cutoff_ms` (WildDuck keeps threads 180 days)."""
-        return await self._threads.delete_many({"updated": {"$lt": cutoff_ms}})
+        return await self._threads.drop_older_than(cutoff_ms)

@@ -9,18 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from wildpy.services.files import FileService
+from wildpy.services.mailboxes import MailboxService
+from wildpy.services.messages import MessageService
 from wildpy.storage.accounts import Users
 from wildpy.storage.blobs import AttachmentRefs, AttachmentStore, Bucket
 from wildpy.storage.database import Database
 from wildpy.storage.mailboxes import Mailboxes
-from wildpy.storage.message_queries import MessageQueries
-from wildpy.storage.messages import Archived, Tombstones
+from wildpy.storage.messages import Archived, Messages, Tombstones
 
+from .actions import MessageActions
 from .archive import ArchiveService
-from .files import FileService
-from .mailboxes import MailboxService
-from .message_actions import MessageActions
-from .messages import MessageService
 from .search import SearchService
 from .upload import UploadService
 
@@ -30,7 +29,7 @@ class MessageRepositories(Protocol):
 
     users: Users
     mailboxes: Mailboxes
-    message_queries: MessageQueries
+    messages: Messages
     archived: Archived
     tombstones: Tombstones
     attachment_refs: AttachmentRefs
@@ -52,8 +51,13 @@ def build_message_api(
     files: FileService,
 ) -> MessageApi:
     return MessageApi(
-        search=SearchService(repos.message_queries, repos.mailboxes, repos.users),
-        actions=MessageActions(messages, repos.message_queries, mailboxes),
+        search=SearchService(
+            repos.messages,
+            repos.mailboxes,
+            repos.users,
+            count_concurrency=messages.settings.thread_count_concurrency,
+        ),
+        actions=MessageActions(messages, repos.messages, mailboxes),
         uploads=UploadService(messages, repos.users, files),
         archive=ArchiveService(
             repos.archived,
@@ -63,5 +67,6 @@ def build_message_api(
             # releases what a restored archive copy held: the same refs and bucket the store uses
             AttachmentStore(repos.attachment_refs, Bucket(database, "attachments")),
             Bucket(database, "bodies"),
+            repos.users,
         ),
     )

@@ -24,19 +24,18 @@ needs `$or`, `$and` on one field twice or `$nor` (full text: subject *or* text; 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from wildpy import errors
 from wildpy.storage.accounts import Users
 from wildpy.storage.database import Document
 from wildpy.storage.mailboxes import Mailboxes
-from wildpy.storage.message_queries import MessageQueries
+from wildpy.storage.messages import Messages
 from wildpy.storage.pagination import Page, PageRequest
 
-from .message_views import HeaderSelection, listing_item
+from .projections import listing_projection
 from .search_query import (
     NO_MAILBOX,
     compile_query,
@@ -55,8 +54,6 @@ from .search_terms import (
 
 #: the mailboxes that `searchable` leaves out
 UNSEARCHABLE = ("\\Junk", "\\Trash")
-#: thread counts asked for at once (one indexed count each)
-_COUNT_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -113,13 +110,33 @@ class SearchCriteria:
         return self.searchable or self.unseen or bool(self.query) or bool(self.or_terms.query)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A page of stored messages (listing fields) as a listing or search answers it."""
+
+    page: Page
+    #: how many messages each thread on the page has, when asked for
+    thread_counts: dict[str, int] | None = None
+    #: the listed mailbox's special use (`\\Sent` ...), for a mailbox listing
+    special_use: str | None = None
+
+
 # ---------------------------------------------------------------------------------- service
 
 
 class SearchService:
     """Mailbox listings and searches over one user's messages."""
 
-    def __init__(self, queries: MessageQueries, mailboxes: Mailboxes, users: Users) -> None:
+    def __init__(
+        self,
+        queries: Messages,
+        mailboxes: Mailboxes,
+        users: Users,
+        *,
+        count_concurrency: int = 8,
+    ) -> None:
+        #: thread counts asked for at once (one indexed count each)
+        self._count_concurrency = count_concurrency
         self._queries = queries
         self._mailboxes = mailboxes
         self._users = users
@@ -132,9 +149,12 @@ class SearchService:
         *,
         unseen: bool | None,
         ascending: bool,
-        projection: Document,
-    ) -> tuple[Document, Page]:
-        """One page of a mailbox by internal date, and the mailbox (NoSuchMailbox).
+        headers: bool = False,
+        metadata: bool = False,
+        thread_counters: bool = False,
+    ) -> Listing:
+        """One page of a mailbox by internal date (NoSuchMailbox), with the listing fields,
+        the headers and metaData when asked for, and the size of each thread if asked.
 
         The total comes from the mailbox's exact counters, read side by side with the page:
         counting a large mailbox would cost time in proportion to its size.
@@ -143,18 +163,21 @@ class SearchService:
         if unseen is not None:
             query["unseen"] = unseen
         box, page = await asyncio.gather(
-            self._mailboxes.find_one(
-                {"_id": mailbox, "user": user}, {"total": 1, "unseen": 1, "specialUse": 1}
-            ),
+            self._mailboxes.counters(mailbox, user),
             self._queries.page_by_date(
-                query, paging, ascending=ascending, projection=projection, total=0
+                query,
+                paging,
+                ascending=ascending,
+                projection=listing_projection(headers=headers, metadata=metadata),
+                total=0,
             ),
         )
         if box is None:
             raise errors.NoSuchMailbox()
         total, unseen_count = int(box.get("total", 0)), int(box.get("unseen", 0))
         page.total = {None: total, True: unseen_count, False: total - unseen_count}[unseen]
-        return box, page
+        counts = await self._page_thread_counts(page) if thread_counters else None
+        return Listing(page, counts, special_use=box.get("specialUse") or None)
 
     async def search(
         self,
@@ -166,7 +189,7 @@ class SearchService:
         projection: Document,
     ) -> Page:
         """One page of the user's messages matching `criteria`, newest first unless
-        `ascending`; the total is an exact count of the matches."""
+        `ascending`, with the fields of `projection`; the total is an exact count."""
         query = await self.build_query(user, criteria)
         return await self._queries.page_by_date(
             query,
@@ -176,21 +199,42 @@ class SearchService:
             total=self._queries.count(query),
         )
 
+    async def search_listing(
+        self,
+        user: str,
+        criteria: SearchCriteria,
+        paging: PageRequest,
+        *,
+        ascending: bool,
+        headers: bool = False,
+        metadata: bool = False,
+        thread_counters: bool = False,
+    ) -> Listing:
+        """`search` with the listing fields, the headers and metaData when asked for, and the
+        size of each thread if asked."""
+        page = await self.search(
+            user,
+            criteria,
+            paging,
+            ascending=ascending,
+            projection=listing_projection(headers=headers, metadata=metadata),
+        )
+        counts = await self._page_thread_counts(page) if thread_counters else None
+        return Listing(page, counts)
+
     async def build_query(self, user: str, criteria: SearchCriteria) -> Document:
         """The filter of `criteria`: UserNotFound, NoSuchMailbox for a mailbox not the user's."""
         parsed = parse_query(criteria.q) if criteria.q else None
         names = query_mailbox_names(parsed) if parsed is not None else set()
         need_mailboxes = bool(names) or criteria.excludes_junk
-        user_doc, mailbox_doc, rows = await asyncio.gather(
+        user_doc, owned, rows = await asyncio.gather(
             self._users.get(user, {"_id": 1}),
-            self._mailboxes.find_one({"_id": criteria.mailbox, "user": user}, {"_id": 1})
-            if criteria.mailbox
-            else _none(),
-            self._user_mailboxes(user) if need_mailboxes else _empty(),
+            self._mailboxes.belongs_to(criteria.mailbox, user) if criteria.mailbox else _false(),
+            self._mailboxes.of_user(user) if need_mailboxes else _empty(),
         )
         if user_doc is None:
             raise errors.UserNotFound()
-        if criteria.mailbox and mailbox_doc is None:
+        if criteria.mailbox and not owned:
             raise errors.NoSuchMailbox()
         conditions: list[Document] = [{"user": user}]
         if criteria.mailbox:
@@ -210,42 +254,18 @@ class SearchService:
             conditions.append({"$or": or_conditions})
         return combine(conditions)
 
-    async def _user_mailboxes(self, user: str) -> list[Document]:
-        return await self._mailboxes.find(
-            {"user": user}, {"_id": 1, "path": 1, "specialUse": 1}, limit=10_000
-        )
-
-    async def listing(
-        self,
-        rows: Sequence[Document],
-        *,
-        headers: HeaderSelection,
-        metadata: bool,
-        thread_counters: bool,
-    ) -> list[dict[str, Any]]:
-        """Rows of a listing or search page in WildDuck's shape, with thread sizes if asked."""
-        counts = (
-            await self.thread_counts(str(row["thread"]) for row in rows) if thread_counters else {}
-        )
-        return [
-            listing_item(
-                row,
-                headers=headers,
-                metadata=metadata,
-                thread_count=counts.get(str(row["thread"])) if thread_counters else None,
-            )
-            for row in rows
-        ]
+    async def _page_thread_counts(self, page: Page) -> dict[str, int]:
+        return await self.thread_counts(str(row["thread"]) for row in page.results)
 
     async def thread_counts(self, threads: Iterable[str]) -> dict[str, int]:
         """How many messages each thread has: one indexed count per distinct thread (a `$in`
         over threads would scan the collection on the embedded server)."""
         distinct = sorted(set(threads))
-        semaphore = asyncio.Semaphore(_COUNT_CONCURRENCY)
+        semaphore = asyncio.Semaphore(self._count_concurrency)
 
         async def one(thread: str) -> int:
             async with semaphore:
-                return await self._queries.count({"thread": thread})
+                return await self._queries.in_thread(thread)
 
         counts = await asyncio.gather(*(one(thread) for thread in distinct))
         return dict(zip(distinct, counts, strict=True))
@@ -286,8 +306,8 @@ def _field_conditions(criteria: SearchCriteria) -> list[Document]:
     return conditions
 
 
-async def _none() -> None:
-    return None
+async def _false() -> bool:
+    return False
 
 
 async def _empty() -> list[Document]:

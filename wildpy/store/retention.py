@@ -13,14 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .messages import MessageService
+from wildpy.services.messages import MessageService
 
 log = logging.getLogger("wildpy.retention")
 
-#: documents handled per round trip batch
-BATCH = 500
-#: batches per kind and run: a run stays bounded even with a large backlog; the next run goes on
-MAX_ROUNDS = 20
 
 _Batch = Callable[[], Awaitable[int]]
 
@@ -34,11 +30,13 @@ class RetentionReport:
 
 class RetentionJob:
     def __init__(
-        self, messages: MessageService, *, batch: int = BATCH, max_rounds: int = MAX_ROUNDS
+        self, messages: MessageService, *, batch: int | None = None, max_rounds: int | None = None
     ) -> None:
         self._messages = messages
-        self.batch = batch
-        self.max_rounds = max_rounds
+        # documents per batch, and batches per kind and run (a run stays bounded even with a
+        # large backlog; the next run goes on): `[store]` retentionBatch and retentionRounds
+        self.batch = batch or messages.settings.retention_batch
+        self.max_rounds = max_rounds or messages.settings.retention_rounds
 
     async def run_once(self, now: datetime | None = None) -> RetentionReport:
         """One run: at most `max_rounds` batches of each kind, everything due at `now`."""
