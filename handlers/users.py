@@ -77,6 +77,9 @@ class UserFields(Params):
     featureFlags: dict[str, bool] | None = None
     disabled: Bool = None
     suspended: Bool = None
+    #: a flag for the client (WildDuck's): the user is asked to turn a second factor on; it does
+    #: not change how authentication works
+    require2faEnabled: Bool = None
 
 
 class MailboxNames(Params):

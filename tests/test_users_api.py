@@ -70,6 +70,7 @@ USER_KEYS = {
     "activated",
     "disabled",
     "suspended",
+    "require2faEnabled",
 }
 
 LISTING_KEYS = {

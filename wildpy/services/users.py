@@ -128,6 +128,7 @@ class UserService:
             "feature_flags": user.get("featureFlags", {}),
             "disabled_scopes": user.get("disabledScopes", []),
             "limits": await describe_limits(self._counters, user),
+            "require_2fa_enabled": bool(user.get("require2faEnabled")),
         }
 
     async def list(

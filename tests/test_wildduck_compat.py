@@ -1,0 +1,69 @@
+"""WildDuck clients unchanged: the account-side fields and routes WildDuck's current API has.
+
+Each test here uses a field or a route the way a WildDuck client does (WildDuck's published
+OpenAPI document and source, zone-eu/wildduck, are the reference), through the production app and
+the embedded database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from conftest import Api, assert_error
+
+from wildpy.runtime import Runtime
+
+PASSWORD = "correct horse battery 42"
+
+
+def uname(prefix: str = "c") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+async def create(api: Api, **fields: Any) -> tuple[str, str]:
+    username = fields.pop("username", uname())
+    status, body = await api.post("/users", {"username": username, "password": PASSWORD, **fields})
+    assert status == 200, body
+    return str(body["id"]), username
+
+
+async def login(api: Api, username: str, **extra: Any) -> tuple[int, dict[str, Any]]:
+    return await api.post("/authenticate", {"username": username, "password": PASSWORD, **extra})
+
+
+# ------------------------------------------------------------------------------ require2faEnabled
+
+
+async def test_require2fa_enabled_is_stored_and_returned(api: Api, runtime: Runtime) -> None:
+    flagged, flagged_name = await create(api, require2faEnabled=True)
+    plain, plain_name = await create(api)
+
+    stored = await runtime.repositories.users.get(flagged)
+    assert stored is not None and stored["require2faEnabled"] is True
+    assert (await api.get(f"/users/{flagged}"))[1]["require2faEnabled"] is True
+    assert (await api.get(f"/users/{plain}"))[1]["require2faEnabled"] is False
+
+    # WildDuck's answer: the flag sits between require2fa and requirePasswordChange, and the
+    # login succeeds either way (it is the client that asks the user to set up a second factor)
+    status, body = await login(api, flagged_name)
+    assert status == 200, body
+    assert list(body)[-3:] == ["require2fa", "require2faEnabled", "requirePasswordChange"]
+    assert (body["require2fa"], body["require2faEnabled"]) == (False, True)
+    status, body = await login(api, plain_name)
+    assert (status, body["require2faEnabled"]) == (200, False)
+
+    # PUT turns it off and on again; the same value twice changes nothing
+    assert (await api.put(f"/users/{flagged}", {"require2faEnabled": False}))[0] == 200
+    assert (await api.get(f"/users/{flagged}"))[1]["require2faEnabled"] is False
+    assert (await login(api, flagged_name))[1]["require2faEnabled"] is False
+    assert (await api.put(f"/users/{flagged}", {"require2faEnabled": "yes"}))[0] == 200
+    assert (await api.get(f"/users/{flagged}"))[1]["require2faEnabled"] is True
+    assert_error(
+        *(await api.put(f"/users/{flagged}", {"require2faEnabled": True})), 400, "NoUpdates"
+    )
+    status, body = await api.post(
+        "/users", {"username": uname(), "password": PASSWORD, "require2faEnabled": "maybe"}
+    )
+    assert_error(status, body, 400, "InputValidationError")
+    assert set(body["details"]) == {"require2faEnabled"}
