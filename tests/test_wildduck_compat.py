@@ -67,3 +67,28 @@ async def test_require2fa_enabled_is_stored_and_returned(api: Api, runtime: Runt
     )
     assert_error(status, body, 400, "InputValidationError")
     assert set(body["details"]) == {"require2faEnabled"}
+
+
+# ------------------------------------------------------------------------------ GET /authenticated
+
+
+async def test_authenticated_introspects_the_token(api: Api, runtime: Runtime) -> None:
+    assert await api.get("/authenticated") == (200, {"success": True})  # the root token
+    user_id, username = await create(api)
+    status, body = await login(api, username, token=True)
+    assert status == 200, body
+    user = api.as_token(body["token"])
+    assert (await user.get("/authenticated", params={"sess": "s1", "ip": "127.0.0.1"}))[0] == 200
+
+    # a revoked, a made-up and a missing token: 401, as for any route
+    assert (await user.delete("/authenticate"))[0] == 200
+    assert_error(*(await user.get("/authenticated")), 401, "InvalidToken")
+    assert_error(*(await api.as_token("0" * 40).get("/authenticated")), 401, "InvalidToken")
+    assert_error(*(await api.as_token(None).get("/authenticated")), 401, "InvalidToken")
+
+    # a role that may not read authentication (WildDuck's "auth" role only creates it)
+    auth_token = await runtime.tokens.provision("auth", "auth-service")
+    assert_error(*(await api.as_token(auth_token).get("/authenticated")), 403, "MissingPrivileges")
+    # its own parameters only
+    status, body = await api.get("/authenticated", params={"user": user_id})
+    assert_error(status, body, 400, "InputValidationError")
