@@ -92,3 +92,48 @@ async def test_authenticated_introspects_the_token(api: Api, runtime: Runtime) -
     # its own parameters only
     status, body = await api.get("/authenticated", params={"user": user_id})
     assert_error(status, body, 400, "InputValidationError")
+
+
+# ------------------------------------------------------------------------------ address preflight
+
+
+async def test_address_check_answers_what_create_would(api: Api, runtime: Runtime) -> None:
+    user_id, _ = await create(api)
+    taken = f"{uname('taken')}@example.org"
+    assert (await api.post(f"/users/{user_id}/addresses", {"address": taken}))[0] == 200
+    forwarded = f"{uname('fwd')}@example.org"
+    status, body = await api.post(
+        "/addresses/forwarded", {"address": forwarded, "targets": ["x@example.net"]}
+    )
+    assert status == 200, body
+
+    free = f"{uname('Free')}@Example.ORG"
+    status, body = await api.get(f"/addresses/check/{free}")
+    assert (status, body) == (200, {"success": True, "address": free.lower()})
+    status, body = await api.get(
+        f"/addresses/check/*@{uname('d')}.test", params={"allowWildcard": "true"}
+    )
+    assert status == 200, body
+
+    refused = [
+        ({"address": taken.upper()}, 409, "AddressExistsError"),  # the same address, other case
+        ({"address": forwarded}, 409, "AddressExistsError"),  # held by a forwarded address
+        ({"address": f"*@{uname('d')}.test"}, 400, "InputValidationError"),  # no wildcard asked
+        ({"address": "not an address"}, 400, "InputValidationError"),
+        ({"address": "a@b@c.test"}, 400, "InputValidationError"),
+    ]
+    before = await runtime.repositories.addresses.collection.count_documents({})
+    for given, status_expected, code in refused:
+        checked = await api.get(f"/addresses/check/{given['address']}")
+        assert_error(*checked, status_expected, code)
+        # the very answer creating it gives (request ids aside)
+        created = await api.post(f"/users/{user_id}/addresses", given)
+        assert_error(*created, status_expected, code)
+        same = ("error", "code", "details")
+        assert {k: checked[1].get(k) for k in same} == {k: created[1].get(k) for k in same}
+    # nothing was created by the checks, or by the refused creates
+    assert await runtime.repositories.addresses.collection.count_documents({}) == before
+    assert (await api.get(f"/addresses/check/{free}"))[0] == 200
+    assert_error(
+        *(await api.get(f"/addresses/check/{free}", params={"x": "1"})), 400, "InputValidationError"
+    )
