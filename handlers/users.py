@@ -254,6 +254,15 @@ async def recalculate_quota(request: web.Request) -> web.Response:
     return ok(**quota_body(await runtime(request).users.recalculate_quota(params.user)))
 
 
+@routes.post("/quota/reset")
+@documented(Params)
+async def recalculate_all_quotas(request: web.Request) -> web.Response:
+    """Recount the storage of every user, as a background task; the task's id at once."""
+    await read_params(request, Params)
+    permit(request, "update", "users")
+    return ok(task=await runtime(request).tasks.schedule_quota_reset())
+
+
 @routes.post("/users/{user}/password/reset")
 @documented(ResetPassword, errors.UserNotFound, errors.HashError)
 async def reset_password(request: web.Request) -> web.Response:

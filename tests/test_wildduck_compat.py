@@ -7,12 +7,14 @@ the embedded database.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from conftest import Api, assert_error
 
 from wildpy.runtime import Runtime
+from wildpy.workers.janitor import run_round
 
 PASSWORD = "correct horse battery 42"
 
@@ -137,3 +139,36 @@ async def test_address_check_answers_what_create_would(api: Api, runtime: Runtim
     assert_error(
         *(await api.get(f"/addresses/check/{free}", params={"x": "1"})), 400, "InputValidationError"
     )
+
+
+# ------------------------------------------------------------------------------ POST /quota/reset
+
+
+async def test_quota_reset_of_every_user_is_a_task(api: Api, runtime: Runtime) -> None:
+    users = runtime.repositories.users
+    ids = [(await create(api))[0] for _ in range(3)]
+    for user_id in ids:
+        await users.update_one({"_id": user_id}, {"$set": {"storageUsed": 999}})
+
+    status, body = await api.post("/quota/reset", {"sess": "s", "ip": "127.0.0.1"})
+    assert status == 200, body
+    assert set(body) == {"success", "task"} and re.fullmatch(r"[0-9a-f]{24}", body["task"])
+    # answered at once: nothing is recounted until the task runs
+    assert (await users.storage_used_of(ids[0])) == 999
+
+    await run_round(runtime)  # the janitor's round runs the queued tasks
+    for user_id in ids:
+        assert (await users.storage_used_of(user_id)) == 0, user_id
+    task = await runtime.repositories.tasks.get(body["task"])
+    assert task is not None and task["status"] == "done"
+    assert task["result"]["users"] >= len(ids)
+    assert await runtime.tasks.run_pending() == 0  # done once, not again
+
+    # a user token may not recount everybody; unknown parameters are refused
+    _, username = await create(api)
+    status, auth = await login(api, username, token=True)
+    assert status == 200, auth
+    assert_error(
+        *(await api.as_token(auth["token"]).post("/quota/reset")), 403, "MissingPrivileges"
+    )
+    assert_error(*(await api.post("/quota/reset", {"user": ids[0]})), 400, "InputValidationError")

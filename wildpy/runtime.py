@@ -27,6 +27,7 @@ from wildpy.services.message_api import MessageApi, build_message_api
 from wildpy.services.messages import MessageService, StoreSettings
 from wildpy.services.purge import AccountPurge
 from wildpy.services.retention import RetentionJob
+from wildpy.services.tasks import TaskService
 from wildpy.services.threads import ThreadService
 from wildpy.services.tokens import TokenService
 from wildpy.services.users import UserService
@@ -40,6 +41,7 @@ from wildpy.storage.files import StorageFiles
 from wildpy.storage.journal import Journal
 from wildpy.storage.mailboxes import Mailboxes
 from wildpy.storage.message_queries import MessageQueries
+from wildpy.storage.tasks import Tasks
 
 log = logging.getLogger("wildpy")
 
@@ -62,6 +64,7 @@ class Repositories:
     tombstones: message_store.Tombstones
     attachment_refs: AttachmentRefs
     message_queries: MessageQueries
+    tasks: Tasks
 
     @classmethod
     def build(cls, db: Database) -> Repositories:
@@ -82,6 +85,7 @@ class Repositories:
             tombstones=message_store.Tombstones(db),
             attachment_refs=AttachmentRefs(db),
             message_queries=MessageQueries(db),
+            tasks=Tasks(db),
         )
 
     def all(self) -> list[Collection]:
@@ -114,6 +118,8 @@ class Runtime:
     purge: AccountPurge
     #: received mail to local users (the SMTP and LMTP doors)
     delivery: DeliveryService
+    #: background tasks (POST /quota/reset), run by the janitor
+    tasks: TaskService
     #: the embedded server, when this process started one
     embedded: EmbeddedMongo | None = None
 
@@ -168,6 +174,7 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         retention=RetentionJob(messages),
         message_api=build_message_api(database, repos, messages, mailboxes, files),
         delivery=DeliveryService(addresses, repos.users, mailboxes, messages, counters),
+        tasks=TaskService(repos.tasks, repos.users, users),
         purge=AccountPurge(
             repos.deleted_users,
             messages,

@@ -2,8 +2,9 @@
 server they do not, so wildpy never relies on them).
 
 Each round purges expired tokens, users whose deletion is due, old change-journal events, and
-messages past their mailbox's retention. A failed round is logged and retried at the next
-interval; closing waits for a round in progress to end, so no purge is cut half-way.
+messages past their mailbox's retention, then runs the queued background tasks (POST
+/quota/reset). A failed round is logged and retried at the next interval; closing waits for a
+round in progress to end, so no purge is cut half-way.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ async def run_round(runtime: Runtime) -> None:
     await runtime.purge.purge_due()
     await runtime.journal.purge_expired()
     await runtime.retention.run_once()
+    await runtime.tasks.run_pending()
 
 
 class Janitor:
