@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo import ASCENDING, ReturnDocument
+
 from .collection import Collection, Index
 from .database import Document, new_id
 
@@ -38,9 +40,11 @@ class Tasks(Collection):
 
     async def lease(self, now: datetime, until: datetime) -> Document | None:
         """Take the oldest task that is due (queued, or running with an expired lease)."""
-        return await self.find_one_and_update(
+        return await self.collection.find_one_and_update(
             {"status": {"$in": ["queued", "running"]}, "leaseUntil": {"$lte": now}},
             {"$set": {"status": "running", "leaseUntil": until}, "$inc": {"attempts": 1}},
+            sort=[("_id", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
         )
 
     async def progress(self, task_id: str, cursor: str, until: datetime) -> None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from conftest import Api, assert_error
 
+from wildpy.clock import utcnow
 from wildpy.runtime import Runtime
 from wildpy.workers.janitor import run_round
 
@@ -287,3 +289,26 @@ async def test_fields_of_missing_features_are_refused_by_name(api: Api) -> None:
             assert "is not supported by wildpy yet" in body["details"][field]
     status, body = await api.put(f"/users/{user_id}", {"name": "N", "protocol": "webmail"})
     assert status == 200, body
+
+
+async def test_quota_task_of_a_lost_worker_is_taken_over(api: Api, runtime: Runtime) -> None:
+    """A worker that died mid-task left it running with its place saved: once the lease has
+    expired the next round takes it and goes on from there; before that, nobody does."""
+    users = runtime.repositories.users
+    tasks = runtime.repositories.tasks
+    await runtime.tasks.run_pending()  # what the other tests queued
+    first, second = sorted([(await create(api))[0] for _ in range(2)])
+    for user_id in (first, second):
+        await users.update_one({"_id": user_id}, {"$set": {"storageUsed": 777}})
+    task_id = await runtime.tasks.schedule_quota_reset()
+    # the lost worker: it had leased the task and got past `first`
+    leased = await tasks.lease(utcnow(), utcnow() + timedelta(minutes=5))
+    assert leased is not None and leased["_id"] == task_id
+    await tasks.progress(task_id, first, utcnow() + timedelta(minutes=5))
+    assert await runtime.tasks.run_pending() == 0  # still leased
+    await tasks.progress(task_id, first, utcnow() - timedelta(seconds=1))  # the lease ran out
+    assert await runtime.tasks.run_pending() == 1
+    assert await users.storage_used_of(second) == 0
+    assert await users.storage_used_of(first) == 777  # before its saved place: not again
+    task = await tasks.get(task_id)
+    assert task is not None and (task["status"], task["attempts"]) == ("done", 2)
