@@ -227,7 +227,13 @@ WILDDUCK_FIELDS = json.loads(
     (Path(__file__).parent / "data" / "wildduck_request_fields.json").read_text()
 )["routes"]
 #: the values of the path parameters: an id nobody has, so nothing is changed or deleted
-PATH_VALUES = {"user": "0" * 24, "username": "nobody", "address": "0" * 24, "id": "0" * 24}
+PATH_VALUES = {
+    "user": "0" * 24,
+    "username": "nobody",
+    "address": "0" * 24,
+    "id": "0" * 24,
+    "alias": "0" * 24,
+}
 
 
 def _route_paths(api: Api) -> set[str]:
