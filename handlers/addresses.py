@@ -123,6 +123,11 @@ class ResolveAddress(Params):
     allowWildcard: Bool = None
 
 
+class CheckAddress(Params):
+    address: str = Field(min_length=3, max_length=255)
+    allowWildcard: Bool = None
+
+
 class ListAddresses(PageParams):
     query: str | None = Field(None, max_length=255)
     forward: str | None = Field(None, max_length=255)
@@ -180,6 +185,19 @@ async def resolve_address(request: web.Request) -> web.Response:
         params.address, allow_wildcard=bool(params.allowWildcard)
     )
     return ok(**resolution_body(resolution))
+
+
+@routes.get("/addresses/check/{address:[^/]+}")
+@documented(CheckAddress, errors.AddressExistsError)
+async def check_address(request: web.Request) -> web.Response:
+    """Whether the address could be created now (a preflight: nothing is created); when not,
+    the error creating it would answer."""
+    params = await read_params(request, CheckAddress, body=False)
+    permit(request, "read", "addresses")
+    parsed = await runtime(request).addresses.check_new_address(
+        params.address, allow_wildcard=bool(params.allowWildcard)
+    )
+    return ok(address=parsed.address)
 
 
 @routes.put("/addresses/renameDomain")

@@ -11,7 +11,7 @@ from wildpy import errors
 from wildpy.errors import InputValidationError, MissingPrivileges
 from wildpy.services.login_limits import client_key
 
-from .auth import permit
+from .auth import permit, permit_listing
 from .context import auth, runtime
 from .openapi import documented
 from .responses import json_response, limit_headers, ok
@@ -79,4 +79,15 @@ async def invalidate_token(request: web.Request) -> web.Response:
     caller = auth(request)
     if caller.token_hash is not None:
         await runtime(request).tokens.revoke(caller.token_hash)
+    return ok()
+
+
+@routes.get("/authenticated")
+@documented(Params)
+async def is_authenticated(request: web.Request) -> web.Response:
+    """Whether the token is valid (WildDuck's isUserAuthenticated): a bad or expired token never
+    gets here (401 InvalidToken); a token whose role may not read authentication gets 403."""
+    await read_params(request, Params, body=False)
+    # WildDuck: readAny for the admin roles, readOwn for a user's own token
+    permit_listing(request, "authentication")
     return ok()

@@ -50,6 +50,8 @@ def user_body(account: Account) -> dict[str, Any]:
         "featureFlags": account["feature_flags"],
         "disabledScopes": account["disabled_scopes"],
         **_state(account),
+        # WildDuck answers it after the state flags
+        "require2faEnabled": account["require_2fa_enabled"],
     }
 
 

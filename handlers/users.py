@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from wildpy import errors
 from wildpy.addressing import validate_username
@@ -44,6 +44,24 @@ def _public_key(value: str) -> str:
     return value
 
 
+def _not_yet(feature: str) -> Any:
+    """A WildDuck field for a feature wildpy does not have yet: refused by name when it asks for
+    the feature, dropped (None) when it is empty and asks for nothing, never stored and ignored."""
+
+    def refuse(value: object) -> object:
+        if value is None or value == "" or value == []:
+            return None
+        raise ValueError(f"is not supported by wildpy yet ({feature})")
+
+    return BeforeValidator(refuse)
+
+
+#: WildDuck's outbound relay of a user, and its S/MIME encryption of stored mail
+MtaRelay = Annotated[str | None, _not_yet("no outbound MTA relay per user")]
+SmimeCerts = Annotated[list[str] | None, _not_yet("no S/MIME encryption of stored mail")]
+SmimeOption = Annotated[str | None, _not_yet("no S/MIME encryption of stored mail")]
+
+
 class UserFields(Params):
     """Fields shared by create and update."""
 
@@ -77,6 +95,13 @@ class UserFields(Params):
     featureFlags: dict[str, bool] | None = None
     disabled: Bool = None
     suspended: Bool = None
+    #: a flag for the client (WildDuck's): the user is asked to turn a second factor on; it does
+    #: not change how authentication works
+    require2faEnabled: Bool = None
+    mtaRelay: MtaRelay = None
+    smimeCerts: SmimeCerts = None
+    smimeCipher: SmimeOption = None
+    smimeKeyTransport: SmimeOption = None
 
 
 class MailboxNames(Params):
@@ -100,6 +125,8 @@ class UpdateUser(UserFields):
     user: ObjectIdStr
     existingPassword: str | None = Field(None, min_length=1, max_length=256)
     disable2fa: Bool = None
+    #: the application's name for the security log (WildDuck's), like `sess` and `ip`
+    protocol: str | None = Field(None, min_length=1, max_length=100)
 
 
 class UserPath(Params):
@@ -219,7 +246,7 @@ async def update_user(request: web.Request) -> web.Response:
     caller = auth(request)
     await runtime(request).users.update(
         params.user,
-        UserChanges.from_fields(permission.filter(_fields(params, "user"))),
+        UserChanges.from_fields(permission.filter(_fields(params, "user", "protocol"))),
         via_token=caller.token_hash if caller.user == params.user else None,
     )
     return ok()
@@ -249,6 +276,15 @@ async def recalculate_quota(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath)
     permit(request, "update", "users", owner=params.user)
     return ok(**quota_body(await runtime(request).users.recalculate_quota(params.user)))
+
+
+@routes.post("/quota/reset")
+@documented(Params)
+async def recalculate_all_quotas(request: web.Request) -> web.Response:
+    """Recount the storage of every user, as a background task; the task's id at once."""
+    await read_params(request, Params)
+    permit(request, "update", "users")
+    return ok(task=await runtime(request).tasks.schedule_quota_reset())
 
 
 @routes.post("/users/{user}/password/reset")

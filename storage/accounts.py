@@ -103,6 +103,12 @@ class Users(Collection):
         await self.collection.update_one({"_id": user_id}, {"$set": {"storageUsed": total}})
         return total
 
+    async def ids_after(self, last_id: str, limit: int) -> list[str]:
+        """Up to `limit` user ids after `last_id` in id order ('' from the start): a bounded walk
+        over every user."""
+        rows = await self.find({"_id": {"$gt": last_id}}, {"_id": 1}, limit=limit)
+        return [str(row["_id"]) for row in rows]
+
     async def remove(self, user_id: str) -> int:
         return (await self.collection.delete_one({"_id": user_id})).deleted_count
 

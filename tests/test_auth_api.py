@@ -67,6 +67,7 @@ async def test_authenticate_response_shape(api: Api) -> None:
         "address": user["address"],
         "scope": "master",
         "require2fa": False,
+        "require2faEnabled": False,
         "requirePasswordChange": False,
     }
     # by address, with another case, with dots: the same account
@@ -282,6 +283,7 @@ async def test_user_token_transports(api: Api, runtime: Runtime) -> None:
         "address",
         "scope",
         "require2fa",
+        "require2faEnabled",
         "requirePasswordChange",
         "token",
     }

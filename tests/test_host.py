@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
-from conftest import ROOT_TOKEN, make_config
+from conftest import ROOT_TOKEN, Api, make_config
 from test_cli import WILDPY, _env, _free_port, http
 
 from wildpy.config import Config
 from wildpy.handlers.server import RestDoor
 from wildpy.host import REGISTRY, HostError, Service, open_host, select
 from wildpy.runtime import Runtime
+from wildpy.workers import janitor
 
 IN_FLIGHT = 200
 
@@ -238,3 +239,23 @@ async def test_sigterm_answers_every_request_in_flight(
     assert time.monotonic() - signalled < 10
     output = process.stdout.read() if process.stdout else ""
     assert "wildpy: stopped" in output
+
+
+async def test_janitor_runs_a_queued_task_at_once(
+    api: Api, runtime: Runtime, config: Config
+) -> None:
+    """POST /quota/reset is answered at once and done by this process's janitor straight away,
+    not at its next round (600 s away here)."""
+    status, created = await api.post("/users", {"username": "recounted", "password": "pw pw 12345"})
+    assert status == 200, created
+    users = runtime.repositories.users
+    await users.update_one({"_id": created["id"]}, {"$set": {"storageUsed": 999}})
+    worker = await janitor.start(runtime, config)
+    try:
+        status, body = await api.post("/quota/reset")
+        assert status == 200, body
+        async with asyncio.timeout(10):
+            while await users.storage_used_of(created["id"]) != 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        await worker.close()

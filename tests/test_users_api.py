@@ -25,10 +25,6 @@ from wildpy.runtime import Runtime
 
 GIB = 1024**3
 PASSWORD = "correct horse battery 42"
-PUBLIC_KEY = (
-    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEZ0abcdEWCSsGAQQB2kcPAQEHQ\n"
-    "-----END PGP PUBLIC KEY BLOCK-----\n"
-)
 
 LIMIT_FIELDS = {
     "quota": GIB,
@@ -70,6 +66,7 @@ USER_KEYS = {
     "activated",
     "disabled",
     "suspended",
+    "require2faEnabled",
 }
 
 LISTING_KEYS = {
@@ -195,8 +192,8 @@ async def test_create_with_every_account_field(api: Api, runtime: Runtime) -> No
         "disabledScopes": ["pop3", "smtp"],
         "metaData": {"plan": "gold", "n": 3},
         "internalData": json.dumps({"crm": 12}),
-        "encryptMessages": True,
-        "encryptForwarded": "yes",
+        "encryptMessages": False,
+        "encryptForwarded": "no",
         "featureFlags": {"indexing": True},
         "sess": "session-1",
         "ip": "192.0.2.1",
@@ -217,8 +214,7 @@ async def test_create_with_every_account_field(api: Api, runtime: Runtime) -> No
     assert user["disabledScopes"] == ["pop3", "smtp"]
     assert user["metaData"] == {"plan": "gold", "n": 3}
     assert user["internalData"] == {"crm": 12}
-    assert (user["encryptMessages"], user["encryptForwarded"]) == (True, True)
-    assert user["encryptMessages"] is True and user["encryptForwarded"] is True
+    assert (user["encryptMessages"], user["encryptForwarded"]) == (False, False)
     assert user["featureFlags"] == {"indexing": True}
 
     limits = user["limits"]
@@ -788,9 +784,6 @@ async def test_update_every_field_then_no_updates(api: Api, runtime: Runtime) ->
         "disabledScopes": ["imap"],
         "metaData": {"k": "v"},
         "internalData": json.dumps({"secret": True}),
-        "pubKey": PUBLIC_KEY,
-        "encryptMessages": True,
-        "encryptForwarded": True,
         "featureFlags": {"indexing": True},
         **{key: 1000 + index for index, key in enumerate(LIMIT_FIELDS)},
     }
@@ -807,8 +800,6 @@ async def test_update_every_field_then_no_updates(api: Api, runtime: Runtime) ->
     assert user["disabledScopes"] == ["imap"]
     assert user["metaData"] == {"k": "v"}
     assert user["internalData"] == {"secret": True}
-    assert user["pubKey"] == PUBLIC_KEY
-    assert user["encryptMessages"] is True and user["encryptForwarded"] is True
     assert user["featureFlags"] == {"indexing": True}
     assert user["limits"]["quota"]["allowed"] == 1000
     assert user["limits"]["received"]["allowed"] == 1009

@@ -26,6 +26,7 @@ from wildpy.services.journal_notify import open_notifier
 from wildpy.services.mailboxes import MailboxService
 from wildpy.services.messages import MessageService, StoreSettings
 from wildpy.services.purge import AccountPurge
+from wildpy.services.tasks import TaskService
 from wildpy.services.tokens import TokenService
 from wildpy.services.users import UserService
 from wildpy.storage import accounts
@@ -37,6 +38,7 @@ from wildpy.storage.embedded import DataDirInUse, EmbeddedMongo
 from wildpy.storage.files import StorageFiles
 from wildpy.storage.journal import Journal
 from wildpy.storage.mailboxes import Mailboxes
+from wildpy.storage.tasks import Tasks
 from wildpy.store.bundle import MessageApi, build_message_api
 from wildpy.store.retention import RetentionJob
 from wildpy.store.settings import settings_from_config
@@ -63,6 +65,7 @@ class Repositories:
     threads: message_store.Threads
     tombstones: message_store.Tombstones
     attachment_refs: AttachmentRefs
+    tasks: Tasks
 
     @classmethod
     def build(cls, db: Database) -> Repositories:
@@ -82,6 +85,7 @@ class Repositories:
             threads=message_store.Threads(db),
             tombstones=message_store.Tombstones(db),
             attachment_refs=AttachmentRefs(db),
+            tasks=Tasks(db),
         )
 
     def all(self) -> list[Collection]:
@@ -116,6 +120,8 @@ class Runtime:
     delivery: DeliveryService
     #: the TLS context every door takes (STARTTLS on SMTP and LMTP)
     tls: TlsProvider
+    #: background tasks (POST /quota/reset), run by the janitor
+    tasks: TaskService
     #: the embedded server, when this process started one
     embedded: EmbeddedMongo | None = None
 
@@ -173,6 +179,7 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         message_api=build_message_api(database, repos, messages, mailboxes, files),
         delivery=DeliveryService(addresses, repos.users, mailboxes, messages, counters),
         tls=TlsProvider(config.tls),
+        tasks=TaskService(repos.tasks, repos.users, users),
         purge=AccountPurge(
             repos.deleted_users,
             messages,

@@ -66,6 +66,7 @@ _PLAIN_NAMES = {
     "feature_flags": "featureFlags",
     "disabled": "disabled",
     "suspended": "suspended",
+    "require_2fa_enabled": "require2faEnabled",
 }
 
 #: the other attributes of the inputs -> WildDuck's field
@@ -140,6 +141,8 @@ class UserSettings:
     feature_flags: Mapping[str, bool] | None = None
     disabled: bool | None = None
     suspended: bool | None = None
+    #: the user is flagged as having to turn a second factor on (told to clients, not enforced)
+    require_2fa_enabled: bool | None = None
     limits: Limits = field(default_factory=Limits)
 
     def stored_values(self) -> dict[str, Any]:

@@ -54,6 +54,8 @@ class Account(AccountSummary):
     disabled_scopes: list[str]
     #: every limit: allowed, used and (for windowed ones) the seconds left in the window
     limits: dict[str, Any]
+    #: flagged as having to turn a second factor on (WildDuck's require2faEnabled)
+    require_2fa_enabled: bool
 
 
 class TemporaryPassword(TypedDict):

@@ -54,6 +54,11 @@ from .domainaliases import DomainAliasService
 DEFAULT_FORWARDS = 2000
 
 
+def _taken(address: str) -> errors.AddressExistsError:
+    """What creating an address that is already stored answers."""
+    return errors.AddressExistsError(details={"address": address})
+
+
 def _stored_address(document: Document) -> StoredAddress:
     return {
         "id": document["_id"],
@@ -156,7 +161,28 @@ class AddressService:
         try:
             await self._addresses.insert(document)
         except AlreadyExists:
-            raise errors.AddressExistsError(details={"address": document["address"]}) from None
+            raise _taken(document["address"]) from None
+
+    @staticmethod
+    def _new_address(address: str, *, allow_wildcard: bool, main: bool = False) -> ParsedAddress:
+        """The checks of a new address's form, the same for creating it and for asking whether
+        it could be created (`check_new_address`), so that the two answers can not drift."""
+        parsed = parse_address(address, allow_wildcard=allow_wildcard)
+        if main and parsed.is_wildcard:
+            raise errors.InputValidationError(
+                "Main address can not contain *",
+                details={"address": "Main address can not contain *"},
+            )
+        return parsed
+
+    async def check_new_address(self, address: str, *, allow_wildcard: bool) -> ParsedAddress:
+        """Whether `address` could be created now, as a user's or a forwarded address: its
+        stored form, or the error creating it would raise (its form; AddressExistsError when an
+        address or a forwarded address holds it). Nothing is written."""
+        parsed = self._new_address(address, allow_wildcard=allow_wildcard)
+        if await self._addresses.by_addrview(parsed.addrview) is not None:
+            raise _taken(parsed.address)
+        return parsed
 
     async def _main_address(self, user_id: str) -> str:
         """The user's main address ('' for none); 404 UserNotFound."""
@@ -197,13 +223,8 @@ class AddressService:
 
     async def create_user_address(self, user_id: str, new: NewUserAddress) -> str:
         main_address = await self._main_address(user_id)
-        parsed = parse_address(new.address, allow_wildcard=new.allow_wildcard)
         main = new.main
-        if main and parsed.is_wildcard:
-            raise errors.InputValidationError(
-                "Main address can not contain *",
-                details={"address": "Main address can not contain *"},
-            )
+        parsed = self._new_address(new.address, allow_wildcard=new.allow_wildcard, main=main)
         document = self._document(
             parsed, user=user_id, name=new.name or "", **self._tag_fields(new)
         )
@@ -331,7 +352,7 @@ class AddressService:
         return merged or {"status": False}
 
     async def create_forwarded(self, new: NewForwarded) -> str:
-        parsed = parse_address(new.address, allow_wildcard=new.allow_wildcard)
+        parsed = self._new_address(new.address, allow_wildcard=new.allow_wildcard)
         document = self._document(
             parsed,
             name=new.name or "",

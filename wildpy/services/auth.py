@@ -170,5 +170,7 @@ class AuthService:
 
     def response(self, authenticated: Authenticated) -> dict[str, Any]:
         body = self._describe(authenticated.user, authenticated.scope)
+        # a flag for the client only, as in WildDuck: the login succeeds either way
+        body["require2faEnabled"] = bool(authenticated.user.get("require2faEnabled"))
         body["requirePasswordChange"] = authenticated.require_password_change
         return body

@@ -2,14 +2,14 @@
 server they do not, so wildpy never relies on them).
 
 Each round purges expired tokens, users whose deletion is due, old change-journal events, and
-messages past their mailbox's retention. A failed round is logged and retried at the next
-interval; closing waits for a round in progress to end, so no purge is cut half-way.
+messages past their mailbox's retention, then runs the queued background tasks (POST
+/quota/reset). A failed round is logged and retried at the next interval; closing waits for a
+round in progress to end, so no purge is cut half-way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from wildpy.config import Config
@@ -23,6 +23,7 @@ async def run_round(runtime: Runtime) -> None:
     await runtime.purge.purge_due()
     await runtime.journal.purge_expired()
     await runtime.retention.run_once()
+    await runtime.tasks.run_pending()
 
 
 class Janitor:
@@ -35,13 +36,29 @@ class Janitor:
         self._task = asyncio.create_task(self._loop(), name="wildpy-janitor")
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_round = loop.time() + self._interval
+        queued = self._runtime.tasks.queued
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._interval)
+            stop = asyncio.ensure_future(self._stop.wait())
+            task = asyncio.ensure_future(queued.wait())
+            await asyncio.wait(
+                [stop, task],
+                timeout=max(0.0, next_round - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            stop.cancel()
+            task.cancel()
             if self._stop.is_set():
                 return
             try:
-                await run_round(self._runtime)
+                if loop.time() >= next_round:
+                    next_round = loop.time() + self._interval
+                    await run_round(self._runtime)
+                elif queued.is_set():
+                    # a task queued here (POST /quota/reset) runs now, not at the next round
+                    queued.clear()
+                    await self._runtime.tasks.run_pending()
             except Exception:  # a failed round is retried at the next interval
                 log.exception("janitor round failed")
 
