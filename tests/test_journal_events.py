@@ -22,6 +22,7 @@ from wildpy.services.events import (
     MailboxRenamed,
     MessageAdded,
     MessageExpunged,
+    MessageMoved,
 )
 from wildpy.services.journal_notify import RedisNotifier
 
@@ -72,15 +73,13 @@ async def test_every_kind_of_change_arrives_typed(runtime: Runtime) -> None:
 
     moved = await runtime.messages.move(user, inbox, added.uid, folder)
     events = await changes.next(PROMPT)
-    assert kinds(events) == [
-        "MessageExpunged",
-        "MessageAdded",
-        "CountersChanged",
-        "CountersChanged",
-    ]
+    assert kinds(events) == ["MessageMoved", "MessageAdded", "CountersChanged", "CountersChanged"]
     left, arrived = events[0], events[1]
-    assert isinstance(left, MessageExpunged) and isinstance(arrived, MessageAdded)
+    # a move is an expunge to whoever watches the source, and says where the message went
+    assert isinstance(left, MessageMoved) and isinstance(left, MessageExpunged)
+    assert isinstance(arrived, MessageAdded)
     assert (left.mailbox, left.uid) == (inbox, added.uid)
+    assert (left.target, left.target_uid) == (folder, moved.uid)
     assert (arrived.mailbox, arrived.uid, arrived.flags) == (folder, moved.uid, ("\\Seen",))
     assert {event.mailbox for event in events[2:]} == {inbox, folder}
 

@@ -2,10 +2,11 @@
 
 Every door consumes these, never journal documents: the SSE route today, IMAP IDLE/NOOP, POP3 and
 webhooks next (after mox's `store.Change*` types). The journal keeps WildDuck's stored shape
-(`command` EXISTS, FETCH, EXPUNGE, CREATE, RENAME, DELETE), and `decode` turns one stored event
-into its type. A move is stored as an EXPUNGE in the source mailbox that names its target
-(internal fields `movedTo`/`movedUid`) and an EXISTS in the target, so a consumer of the source
-sees `MessageMoved`, which is an expunge too.
+(`command` EXISTS, FETCH, EXPUNGE, CREATE, RENAME, DELETE): writers hand typed events to
+`JournalService.record_events`, which stores `encode(event)` and gives each its id and time, and
+`decode` turns a stored event back into its type. A move is stored as an EXPUNGE in the source
+mailbox that names its target (internal fields `movedTo`/`movedUid`) and an EXISTS in the
+target, so a consumer of the source sees `MessageMoved`, which is an expunge too.
 
 `CountersChanged` is not stored: a subscription adds it after events that change a mailbox's
 total or unseen count, as WildDuck's /updates stream does.
@@ -16,20 +17,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("wildpy.events")
 
 
+#: `created` of an event not stored yet (a writer's event before the journal takes it)
+UNSTORED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ChangeEvent:
-    """Common to every event: its journal id, the user and mailbox, and when it was written."""
+    """Common to every event: its journal id, the user and mailbox, and when it was written.
 
-    id: str
+    A writer leaves `id` and `created` out; the journal fills them in when it stores the event.
+    """
+
     user: str
     mailbox: str
-    created: datetime
+    id: str = ""
+    created: datetime = UNSTORED
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +115,25 @@ COMMANDS: dict[type[ChangeEvent], str] = {
     MailboxRenamed: "RENAME",
     MailboxDeleted: "DELETE",
 }
+
+
+def encode(event: ChangeEvent) -> dict[str, Any]:
+    """The stored fields of `event` in WildDuck's order, without `_id`, `user` and `created`
+    (the journal adds those); fields that are None are left out."""
+    if isinstance(event, CountersChanged):
+        raise ValueError("CountersChanged is computed for readers, never stored")
+    document: dict[str, Any] = {"mailbox": event.mailbox, "command": COMMANDS[type(event)]}
+    if isinstance(event, MessageAdded | FlagsChanged | MessageExpunged):
+        document.update(uid=event.uid, message=event.message, modseq=event.modseq)
+    if isinstance(event, MessageAdded | FlagsChanged):
+        document.update(flags=list(event.flags), unseen=event.unseen)
+    if isinstance(event, MessageAdded):
+        document.update(idate=event.idate, thread=event.thread)
+    if isinstance(event, MessageMoved):
+        document.update(movedTo=event.target, movedUid=event.target_uid)
+    if isinstance(event, MailboxCreated | MailboxRenamed | MailboxDeleted):
+        document["path"] = event.path
+    return {key: value for key, value in document.items() if value is not None}
 
 
 def decode(document: Mapping[str, Any]) -> ChangeEvent | None:

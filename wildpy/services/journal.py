@@ -41,7 +41,7 @@ from wildpy.storage.database import Document, new_id
 from wildpy.storage.journal import JOURNAL_TTL_SECONDS, Journal
 from wildpy.storage.mailboxes import Mailboxes
 
-from .events import ChangeEvent, CountersChanged, counted_mailboxes, decode_all
+from .events import ChangeEvent, CountersChanged, counted_mailboxes, decode_all, encode
 from .group_commit import GroupCommit
 from .journal_notify import JournalNotifier, LocalNotifier
 
@@ -92,6 +92,21 @@ class JournalService:
         self._writes: GroupCommit[None, list[Document], None] = GroupCommit(self._write)
 
     # ------------------------------------------------------------------------------ writing
+
+    async def record_events(self, user: str, events: Sequence[ChangeEvent]) -> list[str]:
+        """Store typed events of one user, in order (events.py `encode`); their ids."""
+        ids, written = self.enqueue_events(user, events)
+        await written
+        return ids
+
+    def enqueue_events(
+        self, user: str, events: Sequence[ChangeEvent]
+    ) -> tuple[list[str], Awaitable[None]]:
+        """`enqueue` for typed events: queued at once, in order, stored with the next group."""
+        for event in events:
+            if event.user != user:
+                raise ValueError(f"an event of {event.user} in the journal of {user}")
+        return self.enqueue(user, [encode(event) for event in events])
 
     async def record(self, user: str, mailbox: str, command: str, **fields: Any) -> str:
         """Write one event and return its id. Fields given as None are left out."""

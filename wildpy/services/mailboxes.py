@@ -28,6 +28,7 @@ from wildpy.mailbox_paths import (
     listing_key,
     normalize_path,
 )
+from wildpy.services.events import MailboxCreated, MailboxDeleted, MailboxRenamed
 from wildpy.storage.accounts import Users
 from wildpy.storage.database import AlreadyExists, Document, new_id
 from wildpy.storage.mailboxes import Mailboxes
@@ -252,7 +253,9 @@ class MailboxService:
             await self._mailboxes.insert(document)
         except AlreadyExists:
             raise errors.MailboxExistsError(CREATE_EXISTS) from None
-        await self._journal.record(user_id, document["_id"], "CREATE", path=path)
+        await self._journal.record_events(
+            user_id, [MailboxCreated(user=user_id, mailbox=document["_id"], path=path)]
+        )
         return str(document["_id"])
 
     async def update(self, user_id: str, mailbox_id: str, changes: Mapping[str, Any]) -> None:
@@ -302,10 +305,10 @@ class MailboxService:
             # old path, the rest of the rename stands
             log.warning("rename of %s: %d children kept their paths", mailbox_id, len(refused))
         moved = [move for index, move in enumerate(moves) if index not in refused]
-        await self._journal.record_many(
+        await self._journal.record_events(
             user_id,
             [
-                {"mailbox": ident, "command": "RENAME", "path": path}
+                MailboxRenamed(user=user_id, mailbox=ident, path=path)
                 for ident, _, path in [(mailbox_id, old_path, new_path), *moved]
             ],
         )
@@ -329,7 +332,9 @@ class MailboxService:
         if store is not None:
             # a message delivered between the two steps would otherwise be left behind
             await store.delete_mailbox_messages(user_id, mailbox_id)
-        await self._journal.record(user_id, mailbox_id, "DELETE", path=mailbox["path"])
+        await self._journal.record_events(
+            user_id, [MailboxDeleted(user=user_id, mailbox=mailbox_id, path=mailbox["path"])]
+        )
 
 
 def _found(mailbox: Document | None, message: str | None = None) -> Document:

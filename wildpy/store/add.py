@@ -15,6 +15,7 @@ from typing import Any
 
 from wildpy import errors
 from wildpy.mime import ParsedMessage, parse_message, thread_headers
+from wildpy.services.events import MessageAdded
 from wildpy.services.group_commit import GroupCommit, InOrder
 from wildpy.services.limits import allowed
 from wildpy.storage.blobs import Acquired
@@ -310,20 +311,20 @@ class Adder(StorePart):
 
         # 3. tell the listeners: after the events of lower uids of this mailbox (this process)
         await self._order.turn(mailbox_id, slot.uid)
-        _, written = self._journal.enqueue(
+        _, written = self._journal.enqueue_events(
             user_id,
             [
-                {
-                    "mailbox": mailbox_id,
-                    "command": "EXISTS",
-                    "uid": slot.uid,
-                    "message": message_id,
-                    "modseq": slot.modseq,
-                    "flags": flags,
-                    "unseen": unseen,
-                    "idate": idate or now,
-                    "thread": choice.id,
-                }
+                MessageAdded(
+                    user=user_id,
+                    mailbox=mailbox_id,
+                    uid=slot.uid,
+                    message=message_id,
+                    modseq=slot.modseq,
+                    flags=tuple(flags),
+                    unseen=unseen,
+                    idate=idate or now,
+                    thread=choice.id,
+                )
             ],
         )
         self._order.release(mailbox_id, slot.uid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from wildpy import errors
+from wildpy.services.events import FlagsChanged, MessageAdded, MessageMoved
 
 from .documents import flag_fields, normalize_flags
 from .parts import StorePart, StoreParts
@@ -60,15 +61,19 @@ class Changer(StorePart):
             read = {"_id": doc["_id"], "mailbox": mailbox_id, "uid": uid, "modseq": doc["modseq"]}
             changed = await self._messages.set_flags(read, fields, modseq)
             if changed:
-                await self._journal.record(
+                await self._journal.record_events(
                     user_id,
-                    mailbox_id,
-                    "FETCH",
-                    uid=uid,
-                    message=doc["_id"],
-                    modseq=modseq,
-                    flags=new,
-                    unseen=fields["unseen"],
+                    [
+                        FlagsChanged(
+                            user=user_id,
+                            mailbox=mailbox_id,
+                            uid=uid,
+                            message=doc["_id"],
+                            modseq=modseq,
+                            flags=tuple(new),
+                            unseen=fields["unseen"],
+                        )
+                    ],
                 )
                 return FlagChange(doc["_id"], uid, modseq, new, changed=True)
             # changed by someone else since we read it: give the unseen delta back, read again
@@ -102,25 +107,27 @@ class Changer(StorePart):
             source_modseq = await self._mailboxes.remove_messages(
                 mailbox_id, unseen=unseen, size=size
             )
-            await self._journal.record_many(
+            await self._journal.record_events(
                 user_id,
                 [
-                    {
-                        "mailbox": mailbox_id,
-                        "command": "EXPUNGE",
-                        "uid": uid,
-                        "message": doc["_id"],
-                        "modseq": source_modseq,
-                    },
-                    {
-                        "mailbox": target_id,
-                        "command": "EXISTS",
-                        "uid": new_uid,
-                        "message": doc["_id"],
-                        "modseq": new_modseq,
-                        "flags": doc.get("flags", []),
-                        "unseen": bool(unseen),
-                    },
+                    MessageMoved(
+                        user=user_id,
+                        mailbox=mailbox_id,
+                        uid=uid,
+                        message=doc["_id"],
+                        modseq=source_modseq,
+                        target=target_id,
+                        target_uid=new_uid,
+                    ),
+                    MessageAdded(
+                        user=user_id,
+                        mailbox=target_id,
+                        uid=new_uid,
+                        message=doc["_id"],
+                        modseq=new_modseq,
+                        flags=tuple(doc.get("flags", [])),
+                        unseen=bool(unseen),
+                    ),
                 ],
             )
             return MovedMessage(doc["_id"], mailbox_id, uid, target_id, new_uid, new_modseq)

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 
+from wildpy.services.events import MessageExpunged
 from wildpy.services.journal import JournalService
 from wildpy.storage.accounts import Users
 from wildpy.storage.blobs import AttachmentStore, Bucket
@@ -76,16 +77,16 @@ class Releaser:
         await asyncio.gather(
             self.release_quota(claimed),
             *(
-                self._journal.record_many(
+                self._journal.record_events(
                     user,
                     [
-                        {
-                            "mailbox": row["mailbox"],
-                            "command": "EXPUNGE",
-                            "uid": row["uid"],
-                            "message": row["_id"],
-                            "modseq": modseqs.get(row["mailbox"]),
-                        }
+                        MessageExpunged(
+                            user=user,
+                            mailbox=row["mailbox"],
+                            uid=row["uid"],
+                            message=row["_id"],
+                            modseq=modseqs.get(row["mailbox"]),
+                        )
                         for row in user_rows
                     ],
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from wildpy import errors
+from wildpy.services.events import MessageExpunged
 from wildpy.storage.database import AlreadyExists
 
 from .documents import RELEASE_PROJECTION
@@ -58,13 +59,17 @@ class Remover(StorePart):
             modseqs = await self._releases.drop_from_mailboxes([doc])
             await asyncio.gather(
                 self._releases.release_quota([doc]),
-                self._journal.record(
+                self._journal.record_events(
                     user_id,
-                    mailbox_id,
-                    "EXPUNGE",
-                    uid=uid,
-                    message=doc["_id"],
-                    modseq=modseqs.get(mailbox_id),
+                    [
+                        MessageExpunged(
+                            user=user_id,
+                            mailbox=mailbox_id,
+                            uid=uid,
+                            message=doc["_id"],
+                            modseq=modseqs.get(mailbox_id),
+                        )
+                    ],
                 ),
             )
             if not keep:
