@@ -111,3 +111,6 @@ def test_example_production_config_loads() -> None:
     assert config.api.host != "127.0.0.1"
     assert config.store.archive_time == 14 * 86400
     assert config.api.max_body_size > config.store.max_size
+    # public mail listeners with a certificate: the file names real keys, not comments
+    assert config.smtp.host == "0.0.0.0" and config.smtp.name == "mx.example.com"
+    assert config.tls.certificate.endswith(".pem") and config.tls.key.endswith(".pem")
