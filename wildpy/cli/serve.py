@@ -39,6 +39,10 @@ def serve(config: Config, only: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    if config.log.level != "debug":
+        # aiosmtpd logs every command line of every session at INFO: the doors log deliveries
+        # themselves, so its chatter is for debugging only
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
     services = select(config, only)
     config, token_path = ensure_root_token(config)
     if token_path is not None:
