@@ -29,3 +29,23 @@ async def test_attachment_download_keeps_the_stored_disposition(api: Api) -> Non
     )
     assert status == 200
     assert headers["Content-Disposition"].startswith('attachment; filename="a.bin"')
+
+
+async def test_a_special_use_mailbox_is_renamed_with_its_special_use(api: Api) -> None:
+    user = await new_user(api)
+    boxes = await mailbox_ids(api, user)
+    trash = boxes["\\Trash"]
+    below = await api.post(f"/users/{user}/mailboxes", {"path": f"{_path_of(boxes, trash)}/Old"})
+    assert below[0] == 200, below
+    status, body = await api.put(f"/users/{user}/mailboxes/{trash}", {"path": "Bin"})
+    assert (status, body) == (200, {"success": True})
+    status, body = await api.get(f"/users/{user}/mailboxes/{trash}")
+    assert status == 200, body
+    assert (body["path"], body["specialUse"]) == ("Bin", "\\Trash")
+    renamed = await mailbox_ids(api, user)
+    assert renamed["\\Trash"] == renamed["Bin"] == trash
+    assert renamed["Bin/Old"] == below[1]["id"]  # the mailboxes below move along
+
+
+def _path_of(boxes: dict[str, str], ident: str) -> str:
+    return next(path for path, value in boxes.items() if value == ident and "\\" not in path)
