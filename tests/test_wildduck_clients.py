@@ -3,6 +3,8 @@ API and the real (embedded) database."""
 
 from __future__ import annotations
 
+import base64
+
 from conftest import Api
 from message_samples import PNG, fetch, html_with_image, mailbox_ids, mixed, new_user, upload_raw
 
@@ -49,3 +51,18 @@ async def test_a_special_use_mailbox_is_renamed_with_its_special_use(api: Api) -
 
 def _path_of(boxes: dict[str, str], ident: str) -> str:
     return next(path for path, value in boxes.items() if value == ident and "\\" not in path)
+
+
+async def test_data_images_are_named_as_wildduck_names_them(api: Api) -> None:
+    user = await new_user(api)
+    inbox = (await mailbox_ids(api, user))["INBOX"]
+    image = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    status, body = await api.post(
+        f"/users/{user}/mailboxes/{inbox}/messages",
+        {"subject": "Pictures", "html": f'<p><img src="{image}"> and <img src="{image}"></p>'},
+    )
+    assert status == 200, body
+    status, body = await api.get(message_path(user, inbox, body["message"]["id"]))
+    assert status == 200, body
+    names = [(a["filename"], a["contentType"]) for a in body["attachments"]]
+    assert names == [("attachment-1.png", "image/png"), ("attachment-2.png", "image/png")]
