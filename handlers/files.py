@@ -77,13 +77,14 @@ class FilePath(Params):
     file: ObjectIdStr
 
 
-def content_disposition(filename: str) -> str:
-    """`attachment` with an ASCII fallback name and the exact name as RFC 5987 UTF-8."""
+def content_disposition(filename: str, kind: str = "attachment") -> str:
+    """`kind` (`attachment` or `inline`) with an ASCII fallback name and the exact name as
+    RFC 5987 UTF-8."""
     fallback = "".join(
         char if 0x20 <= ord(char) < 0x7F and char not in '"\\' else "_" for char in filename
     )
     exact = quote(filename, safe=_ATTR_CHARS)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
 
 
 def safe_content_type(content_type: str) -> str:

@@ -205,7 +205,12 @@ async def get_attachment(request: web.Request) -> web.Response:
     response = web.Response(
         body=content,
         headers={
-            "Content-Disposition": content_disposition(str(info.get("filename") or "attachment")),
+            "Content-Disposition": content_disposition(
+                str(info.get("filename") or "attachment"),
+                # the part's own disposition, as WildDuck sends it: an inline image stays
+                # inline; anything else (absent, unknown) downloads as an attachment
+                "inline" if info.get("disposition") == "inline" else "attachment",
+            ),
             # served from the API's origin: never let a browser sniff an HTML attachment
             "X-Content-Type-Options": "nosniff",
         },

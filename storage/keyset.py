@@ -24,7 +24,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from .cursors import Cursor, decode_cursor, encode_position
 from .database import Document
-from .pagination import Page, PageRequest
+from .pagination import Page, PageRequest, start_of
 
 #: rows read on either side of where a cursor's row is expected
 SLACK = 20
@@ -138,18 +138,12 @@ async def keyset_page(
     projection: Document,
     total: int | Awaitable[int],
 ) -> Page:
-    """One page of `query` sorted by (field, _id), WildDuck's rules: `next` beats `previous`,
-    `previous` only counts past page 1. `total` is given, as a number (a mailbox's counter) or
+    """One page of `query` sorted by (field, _id), started as `pagination.start_of` says.
+    `total` is given, as a number (a mailbox's counter) or
     an awaitable run side by side with the page's query; nothing here counts."""
     reader = _Reader(collection, query, field, ascending, projection)
     limit = paging.limit
-    backwards = False
-    bound: Position | None = None
-    if paging.next:
-        bound = decode_position(paging.next, "next")
-    elif paging.previous and paging.page > 1:
-        bound = decode_position(paging.previous, "previous")
-        backwards = True
+    bound, backwards = start_of(paging)
 
     async def rows_of_page() -> tuple[list[Document], int | None]:
         if bound is None:

@@ -15,7 +15,15 @@ from .cursors import Cursor, decode_cursor, encode_cursor
 
 Document = dict[str, Any]
 
-__all__ = ["Bound", "Page", "PageRequest", "decode_cursor", "encode_cursor", "paginate"]
+__all__ = [
+    "Bound",
+    "Page",
+    "PageRequest",
+    "decode_cursor",
+    "encode_cursor",
+    "paginate",
+    "start_of",
+]
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,18 @@ class Page:
 Bound = Cursor
 
 
+def start_of(paging: PageRequest) -> tuple[Cursor | None, bool]:
+    """Where the asked page starts, and whether it is read backwards from there, for every
+    paged list: `next` beats `previous`. A `previous` cursor counts whatever `page` says:
+    WildDuck drops it on page 1 (its default), so a client that does not send page numbers
+    stepped back from page 3 to page 1; `page` is informational only."""
+    if paging.next:
+        return decode_cursor(paging.next, "next"), False
+    if paging.previous:
+        return decode_cursor(paging.previous, "previous"), True
+    return None, False
+
+
 async def paginate(
     collection: AsyncCollection[Document],
     query: Document,
@@ -50,15 +70,9 @@ async def paginate(
     paging: PageRequest = PageRequest(),
     projection: Document | None = None,
 ) -> Page:
-    """One page of `query`, sorted by (field, _id); `next` beats `previous` (as in WildDuck)."""
-    backwards = False
-    bound: Bound | None = None
+    """One page of `query`, sorted by (field, _id), started as `start_of` says."""
+    bound, backwards = start_of(paging)
     limit, page = paging.limit, paging.page
-    if paging.next:
-        bound = decode_cursor(paging.next, "next")
-    elif paging.previous and page > 1:
-        bound = decode_cursor(paging.previous, "previous")
-        backwards = True
 
     # walking backwards is walking forwards in the opposite order, then flipping the page
     forward = ascending != backwards

@@ -525,12 +525,12 @@ async def test_rename_refusals_change_nothing(api: Api, runtime: Runtime) -> Non
     assert stored[ids["Box"]] == "Box"
     assert stored[ids["Box/Kid"]] == "Box/Kid"
 
-    # INBOX, special-use and hidden mailboxes stay where they are
+    # INBOX and hidden mailboxes stay where they are (special-use ones may move, as in WildDuck)
     listing = await mailboxes(api, user, showHidden="true")
     inbox = next(row["id"] for row in listing if row["path"] == "INBOX")
     trash = next(row["id"] for row in listing if row.get("specialUse") == "\\Trash")
     hidden = await create(api, user, "Secret", hidden=True)
-    for mailbox in (inbox, trash, hidden):
+    for mailbox in (inbox, hidden):
         status, body = await api.put(f"/users/{user}/mailboxes/{mailbox}", {"path": "Elsewhere"})
         assert_error(status, body, 403, "DisallowedMailboxMethod")
     # but their other settings can change

@@ -84,7 +84,10 @@ async def test_full_text(api: Api, mailbox_user: Setup) -> None:
     assert await names(api, setup, query="PLAINWORD3") == {"plain3"}  # case-insensitive
     assert await names(api, setup, query="htmlword8") == {"html8"}  # HTML only, as text
     assert await names(api, setup, query="composedword16") == {"composed16"}
-    assert await names(api, setup, query="Invoice 12") == {"mixed12"}  # every word, in subject
+    # any word (WildDuck's `$text` ORs them), in the subject here; a phrase needs them together
+    invoices = {"mixed10", "mixed11", "mixed12", "mixed13"}
+    assert await names(api, setup, query="Invoice 12") == invoices
+    assert await names(api, setup, query='"Invoice 12"') == {"mixed12"}
     assert await names(api, setup, query='"about plainword2"') == {"plain2"}  # a phrase
     assert await names(api, setup, query='"plainword2 about"') == set()
     assert await names(api, setup, query="brokenword15") == {"broken15"}  # broken MIME too
@@ -232,3 +235,45 @@ async def test_paging_and_errors(api: Api, mailbox_user: Setup) -> None:
     assert_error(status, body, 400, "InputValidationError")
     # unknown keys are ignored on this route, as WildDuck does
     assert (await search(api, user, whatever="1", limit=1))["total"] == 20
+
+
+async def test_query_string_keys_of_wildduck(api: Api, mailbox_user: Setup) -> None:
+    """Every key of WildDuck's search-query.js, case-insensitive, truthy aliases, trimming."""
+    setup = mailbox_user
+    user, boxes, _ = setup
+    everything = await names(api, setup)
+    assert await names(api, setup, q="cc:copy4@") == {"plain4"}
+    assert await names(api, setup, q="CC:copy4@") == {"plain4"}
+    assert await names(api, setup, q="bcc:copy4@") == set()
+    assert await names(api, setup, q="mailbox:" + boxes["\\Junk"]) == {"plain5"}
+    assert await names(api, setup, q="mailbox:nothex") == everything  # no condition
+    assert await names(api, setup, q="in:inbox id:1:3") == {"plain1", "plain2", "plain3"}
+    assert await names(api, setup, q="in:inbox ID:2,4,99") == {"plain2", "plain4"}
+    assert await names(api, setup, q="dateend:2021-01-01T00:00:00Z") == {"old20"}
+    recent = await names(api, setup, q="datestart:2021-01-01")
+    assert len(recent) == 19 and "old20" not in recent
+    assert await names(api, setup, q="before:2021-01-01 after:2020-01-01") == {"old20"}
+    invoices = {"mixed10", "mixed11", "mixed12", "mixed13"}
+    assert await names(api, setup, q="minSize:40000") == invoices
+    assert await names(api, setup, q="minsize:40000 maxSize:40001") == set()
+    attached = await names(api, setup, attachments="true")
+    assert await names(api, setup, q="ATTACHMENTS:yes") == attached
+    assert await names(api, setup, q="attachments:on") == attached
+    assert await names(api, setup, q="attachments:no") == everything
+    assert await names(api, setup, q="flagged:true") == {"meta19"}
+    assert await names(api, setup, q="is:starred") == {"meta19"}
+    assert await names(api, setup, q="unseen:1") == {"rfc18", "old20"}
+    assert await names(api, setup, q="is:unread") == {"rfc18", "old20"}
+    assert await names(api, setup, q="seen:y") == everything - {"rfc18", "old20"}
+    assert await names(api, setup, q="is:read") == everything - {"rfc18", "old20"}
+    assert await names(api, setup, q="searchable:true") == everything - {"plain5", "plain6"}
+    assert await names(api, setup, q="-searchable:true") == {"plain5", "plain6"}
+
+    # plain words: any of them; quoted values trimmed; a phrase keeps its words together
+    assert await names(api, setup, q="plainword1 plainword2") == {"plain1", "plain2"}
+    assert await names(api, setup, query="plainword1 plainword2") == {"plain1", "plain2"}
+    assert await names(api, setup, q="plainword1 plainword2 -plainword2") == {"plain1"}
+    assert await names(api, setup, q='subject:" invoice 11 "') == {"mixed11"}
+    assert await names(api, setup, q='"about   plainword2"') == {"plain2"}
+    assert await names(api, setup, q='"plainword2 about"') == set()
+    assert (await search(api, user, q="ATTACHMENTS:yes"))["total"] == len(attached)

@@ -277,12 +277,13 @@ class MailboxService:
     async def _rename(self, mailbox: Document, new_path: str, sets: Document) -> None:
         """Rename a mailbox and every mailbox below it (`Old/x` becomes `New/x`).
 
-        INBOX, special-use and hidden mailboxes stay where they are, and a mailbox cannot move
-        below itself. Target paths are checked before anything moves, so a clash leaves all as
-        it was; the unique index still decides a race with a concurrent create.
+        INBOX and hidden mailboxes stay where they are (WildDuck's rule), and a mailbox cannot
+        move below itself. A special-use mailbox may move: its special use goes with it.
+        Target paths are checked before anything moves, so a clash leaves all as it was; the
+        unique index still decides a race with a concurrent create.
         """
         user_id, mailbox_id, old_path = mailbox["user"], mailbox["_id"], mailbox["path"]
-        if old_path == INBOX or mailbox.get("specialUse") or mailbox.get("hidden"):
+        if old_path == INBOX or mailbox.get("hidden"):
             raise errors.DisallowedMailboxMethod(UPDATE_DISALLOWED)
         if is_within(new_path, old_path):
             raise errors.DisallowedMailboxMethod(UPDATE_DISALLOWED)

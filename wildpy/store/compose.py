@@ -96,8 +96,10 @@ def decode_content(content: str, encoding: str | None) -> bytes:
         raise ValueError("must be valid base64") from None
 
 
-def extract_data_images(html: str) -> tuple[str, list[Part]]:
-    """Move `data:` URL images out of `html` into inline parts referred to by cid."""
+def extract_data_images(html: str, first: int = 1) -> tuple[str, list[Part]]:
+    """Move `data:` URL images out of `html` into inline parts referred to by cid, named as
+    WildDuck (nodemailer) names an attachment without a name: `attachment-N.ext`, N its place
+    in the message's attachments (the first image is number `first`)."""
     parts: list[Part] = []
 
     def replace(match: re.Match[str]) -> str:
@@ -108,7 +110,7 @@ def extract_data_images(html: str) -> tuple[str, list[Part]]:
             return match.group(0)  # not an image we can lift out: left as it was
         cid = f"{uuid.uuid4().hex}@wildpy"
         extension = content_type.split("/", 1)[1].split("+", 1)[0]
-        name = f"image-{len(parts) + 1}.{extension}"
+        name = f"attachment-{first + len(parts)}.{extension}"
         parts.append(Part(name, content_type, content, cid=cid, disposition="inline"))
         quote = match.group(2)
         return f"{match.group(1)}{quote}cid:{cid}{quote}"

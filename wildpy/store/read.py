@@ -9,9 +9,9 @@ from typing import Any
 
 from wildpy import errors
 from wildpy.mime.decode import decode_transfer
-from wildpy.storage.cursors import decode_cursor, encode_cursor
+from wildpy.storage.cursors import encode_cursor
 from wildpy.storage.database import Document
-from wildpy.storage.pagination import Page
+from wildpy.storage.pagination import Page, PageRequest, start_of
 
 from . import segments as seg
 from .documents import (
@@ -119,13 +119,8 @@ class Reader(StorePart):
         exact counters give the total (counting a large mailbox would cost time in proportion
         to its size).
         """
-        backwards = False
-        bound: int | None = None
-        if next_cursor:
-            bound = _uid_of(decode_cursor(next_cursor, "next").value)
-        elif previous_cursor and page > 1:
-            bound = _uid_of(decode_cursor(previous_cursor, "previous").value)
-            backwards = True
+        start, backwards = start_of(PageRequest(limit, next_cursor, previous_cursor, page))
+        bound = None if start is None else _uid_of(start.value)
         forward = ascending != backwards
         mailbox, rows = await asyncio.gather(
             self._mailboxes.counters(mailbox_id, user_id),

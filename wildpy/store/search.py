@@ -9,10 +9,11 @@ The filter's pieces come from `search_terms`; the `q` syntax from `search_query`
 
 Full text (`query`, free words of `q`) is a case-insensitive match of each word or quoted
 phrase, literally, in the subject or the stored plain text (its first 64 KiB; white space in a
-phrase matches any white space, line breaks too): every word must appear (WildDuck's `$text`
-matches any word, stemmed). Not `$text`: it needs a text index, cannot be negated or
-used twice in one query, and stems on MongoDB but not on the embedded server, so the same search
-would answer differently on the two. The regular expression answers the same on both.
+phrase matches any white space, line breaks too): any of the plain words, every phrase, none of
+the `-words`, as WildDuck's `$text` reads a search (it also stems). Not `$text`: it needs a
+text index, cannot be negated or used twice in one query, and stems on MongoDB but not on the
+embedded server, so the same search would answer differently on the two. The regular
+expression answers the same on both.
 
 Cost. On MongoDB every query is bounded by the `{user}` (or `{mailbox}`) index. The embedded
 server answers a flat filter (equalities, ranges, `$nin`, `(?i)` regular expressions,
@@ -38,9 +39,11 @@ from wildpy.storage.pagination import Page, PageRequest
 from .projections import listing_projection
 from .search_query import (
     NO_MAILBOX,
+    QueryMailboxes,
     compile_query,
     parse_query,
     query_mailbox_names,
+    query_uses_searchable,
     resolve_mailbox_name,
 )
 from .search_terms import (
@@ -226,7 +229,8 @@ class SearchService:
         """The filter of `criteria`: UserNotFound, NoSuchMailbox for a mailbox not the user's."""
         parsed = parse_query(criteria.q) if criteria.q else None
         names = query_mailbox_names(parsed) if parsed is not None else set()
-        need_mailboxes = bool(names) or criteria.excludes_junk
+        searchable = parsed is not None and query_uses_searchable(parsed)
+        need_mailboxes = bool(names) or searchable or criteria.excludes_junk
         user_doc, owned, rows = await asyncio.gather(
             self._users.get(user, {"_id": 1}),
             self._mailboxes.belongs_to(criteria.mailbox, user) if criteria.mailbox else _false(),
@@ -241,13 +245,14 @@ class SearchService:
             conditions.append({"mailbox": criteria.mailbox})
             if criteria.uids is not None:
                 conditions.append(criteria.uids.condition())
-        elif criteria.excludes_junk:
-            excluded = [str(r["_id"]) for r in rows if r.get("specialUse") in UNSEARCHABLE]
-            if excluded:
-                conditions.append({"mailbox": {"$nin": excluded}})
+        excluded = [str(r["_id"]) for r in rows if r.get("specialUse") in UNSEARCHABLE]
+        if not criteria.mailbox and criteria.excludes_junk and excluded:
+            conditions.append({"mailbox": {"$nin": excluded}})
         if parsed is not None:
             resolved = {name: resolve_mailbox_name(name, rows) or NO_MAILBOX for name in names}
-            conditions.append(compile_query(parsed, resolved))
+            compiled = compile_query(parsed, QueryMailboxes(resolved, tuple(excluded)))
+            if compiled:
+                conditions.append(compiled)
         conditions.extend(_field_conditions(criteria))
         or_conditions = criteria.or_terms.conditions()
         if or_conditions:

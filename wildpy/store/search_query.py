@@ -2,10 +2,18 @@
 
     from:alice "exact phrase" -in:junk (report OR invoice) has:attachment is:unseen
 
-Words and `"phrases"` are full text; `key:value` for from, to (To, Cc or Bcc), subject, in (a
-mailbox: id, path, `Inbox`, or junk/spam/sent/trash/deleted/drafts), thread, has:attachment and
-is:unseen/seen/flagged/unflagged/draft; `-` negates a term or a group; `OR` between terms,
-`AND` (or nothing) binds tighter; parentheses group. A keyword it does not know is text.
+Keys, case-insensitive, with the value trimmed (`key:"quoted value"` too): from, to (To, Cc or
+Bcc), cc, bcc, subject; in (a mailbox: id, path, `Inbox`, or junk/spam/sent/trash/deleted/
+drafts), mailbox (an id), thread (an id), id (a UID set: `1,2,3`, `3:15`, `3:*`);
+datestart/after/newer and dateend/before/older (a date), minsize and maxsize (bytes);
+attachments, flagged, seen, unseen, searchable (a truthy value: true/1/yes/y/on; anything
+else leaves the key out, as WildDuck does); has:attachment(s); is:unseen/unread, seen/read,
+flagged/starred, unflagged, draft. A key whose value does not read (a bad date, id or number)
+adds no condition. A key it does not know is text.
+
+Plain words of one group match when any of them does (WildDuck's `$text` search ORs them);
+`-word` excludes, `"a phrase"` must appear as such. `-` negates a term or a group; `OR` between
+terms, `AND` (or nothing) binds tighter; parentheses group.
 """
 
 from __future__ import annotations
@@ -13,12 +21,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from wildpy.storage.database import Document
 
 from .search_terms import (
     MAX_TERMS,
+    UidSet,
+    any_word,
     combine,
     contains,
     header_condition,
@@ -34,7 +45,24 @@ NO_MAILBOX = "0" * 24
 _ID = re.compile(r"^[0-9a-f]{24}$")
 
 
-_KEYWORDS: frozenset[str] = frozenset({"from", "to", "subject", "in", "thread", "has", "is"})
+_DATE_START = frozenset({"datestart", "after", "newer"})
+_DATE_END = frozenset({"dateend", "before", "older"})
+#: keys that take a truthy value (`attachments:yes`), and their condition
+_SWITCHES: dict[str, Document] = {
+    "attachments": {"ha": True},
+    "flagged": {"flagged": True},
+    "seen": {"unseen": False},
+    "unseen": {"unseen": True},
+}
+_KEYWORDS: frozenset[str] = frozenset(
+    {"from", "to", "cc", "bcc", "subject", "in", "mailbox", "thread", "id", "has", "is"}
+    | {"minsize", "maxsize", "searchable"}
+    | _DATE_START
+    | _DATE_END
+    | set(_SWITCHES)
+)
+#: WildDuck's getBooleanValue: these are true, anything else false
+_TRUTHY = frozenset({"true", "1", "yes", "y", "on"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +72,8 @@ class Term:
     key: str | None
     value: str
     negated: bool = False
+    #: a quoted value with white space in it: matched as a phrase, never split into words
+    phrase: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,9 +96,8 @@ _TOKEN = re.compile(
 
 
 def parse_query(text: str) -> Node:
-    """Parse a search string: words and `"phrases"`, `key:value` (from, to, subject, in,
-    thread, has:attachment, is:unseen/seen/flagged/unflagged/draft), `-` to negate, `OR`,
-    `AND` (implied between terms) and parentheses. InputValidationError when malformed."""
+    """Parse a search string (the grammar of this module's docstring). InputValidationError
+    when malformed."""
     parser = _Parser(text)
     node = parser.expression(0)
     if parser.peek() is not None:
@@ -104,12 +133,13 @@ class _Parser:
         negated = bool(match.group("neg"))
         value = quoted if quoted is not None else bare
         if key and key.lower() in _KEYWORDS:
-            return Term(key.lower(), value, negated)
+            return Term(key.lower(), value.strip(), negated)
         if key:  # not a keyword: the whole thing is text
             value = f"{key}:{value}"
         if quoted is None and not negated and value in ("OR", "AND"):
             return Term("$op", value)
-        return Term(None, value, negated)
+        phrase = quoted is not None and any(char.isspace() for char in quoted.strip())
+        return Term(None, value, negated, phrase)
 
     def peek(self) -> tuple[str, Term | bool] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -179,37 +209,117 @@ def query_mailbox_names(node: Node) -> set[str]:
     return set().union(*(query_mailbox_names(item) for item in node.items))
 
 
-def compile_query(node: Node, mailboxes: dict[str, str]) -> Document:
-    """The MongoDB condition of a parsed query; `mailboxes` maps `in:` values to ids."""
+def query_uses_searchable(node: Node) -> bool:
+    """Whether the query has a `searchable:` term (it needs the user's Junk and Trash)."""
+    if isinstance(node, Term):
+        return node.key == "searchable"
+    return any(query_uses_searchable(item) for item in node.items)
+
+
+@dataclass(frozen=True)
+class QueryMailboxes:
+    """What compiling needs to know of the user's mailboxes: the id of each `in:` value, and
+    the ids of Junk and Trash (which `searchable:` leaves out)."""
+
+    by_name: dict[str, str]
+    unsearchable: tuple[str, ...] = ()
+
+
+def compile_query(node: Node, mailboxes: QueryMailboxes) -> Document:
+    """The MongoDB condition of a parsed query ({} for one that adds no condition)."""
+    return _compile(node, mailboxes) or {}
+
+
+def _compile(node: Node, mailboxes: QueryMailboxes) -> Document | None:
+    """None: the node adds no condition (a key whose value does not read), so it neither
+    narrows a group nor, negated, empties it."""
     if isinstance(node, Group):
-        parts = [compile_query(item, mailboxes) for item in node.items]
+        items = list(node.items)
+        parts: list[Document] = []
+        if node.op == "and":
+            # WildDuck merges the plain words of a group into one `$text` search, which
+            # matches a message holding any of them
+            words = [i for i in items if isinstance(i, Term) and _is_word(i)]
+            if len(words) > 1:
+                items = [i for i in items if not (isinstance(i, Term) and _is_word(i))]
+                parts.append(any_word([word.value for word in words]))
+        parts += [c for c in (_compile(item, mailboxes) for item in items) if c is not None]
+        if not parts:
+            return None
         condition = combine(parts) if node.op == "and" else {"$or": parts}
     else:
-        condition = _term_condition(node, mailboxes)
+        term = _term_condition(node, mailboxes)
+        if term is None:
+            return None
+        condition = term
     # `$nor` rather than `$not`: the embedded server has no `$not` (storage.md)
     return {"$nor": [condition]} if node.negated else condition
 
 
-def _term_condition(term: Term, mailboxes: dict[str, str]) -> Document:
-    value = term.value.strip()
-    if term.key is None:
+def _is_word(term: Term) -> bool:
+    return term.key is None and not term.negated and not term.phrase
+
+
+def _term_condition(term: Term, mailboxes: QueryMailboxes) -> Document | None:
+    value, key = term.value.strip(), term.key
+    if key is None:
         return text_condition(value)
-    if term.key == "from":
-        return header_condition("from", value)
-    if term.key == "to":
+    if key in ("from", "cc", "bcc"):
+        return header_condition(key, value)
+    if key == "to":
         return recipient_condition(value, ("to", "cc", "bcc"))
-    if term.key == "subject":
+    if key == "subject":
         return {"subject": contains(value)}
-    if term.key == "in":
-        return {"mailbox": mailboxes.get(value, NO_MAILBOX)}
-    if term.key == "thread":
-        return {"thread": value}
-    if term.key == "has":
+    if key == "in":
+        return {"mailbox": mailboxes.by_name.get(value, NO_MAILBOX)}
+    if key in ("mailbox", "thread"):
+        return {key: value.lower()} if _ID.match(value.lower()) else None
+    if key == "id":
+        try:
+            return UidSet.parse(value).condition()
+        except ValueError:
+            return None
+    if key in _DATE_START or key in _DATE_END:
+        when = _date(value)
+        if when is None:
+            return None
+        return {"idate": {"$gte" if key in _DATE_START else "$lte": when}}
+    if key in ("minsize", "maxsize"):
+        size = _number(value)
+        if size is None:
+            return None
+        return {"size": {"$gte" if key == "minsize" else "$lte": size}}
+    if key in _SWITCHES or key == "searchable":
+        if value.lower() not in _TRUTHY:
+            return None
+        if key == "searchable":
+            return {"mailbox": {"$nin": list(mailboxes.unsearchable)}}
+        return dict(_SWITCHES[key])
+    if key == "has":
         if value.lower() in ("attachment", "attachments"):
             return {"ha": True}
         return text_condition(f"has:{value}")
     flag = _IS_FLAGS.get(value.lower())
     return flag if flag is not None else text_condition(f"is:{value}")
+
+
+def _date(text: str) -> datetime | None:
+    """An ISO 8601 date or date and time (UTC unless it says otherwise), else None."""
+    try:
+        when = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return int(number) if number.is_integer() else number
 
 
 _IS_FLAGS: dict[str, Document] = {
@@ -218,6 +328,7 @@ _IS_FLAGS: dict[str, Document] = {
     "seen": {"unseen": False},
     "read": {"unseen": False},
     "flagged": {"flagged": True},
+    "starred": {"flagged": True},
     "unflagged": {"flagged": False},
     "draft": {"draft": True},
 }

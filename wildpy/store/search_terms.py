@@ -94,14 +94,35 @@ def text_condition(text: str) -> Document:
     return {"$or": [{"subject": pattern}, {"text": pattern}]}
 
 
+def any_word(words: Sequence[str]) -> Document:
+    """Any of `words` (`text_condition` each): how WildDuck's `$text` search treats the plain
+    words of a search."""
+    conditions = [text_condition(word) for word in words]
+    return conditions[0] if len(conditions) == 1 else {"$or": conditions}
+
+
 def full_text(query: str) -> list[Document]:
-    """One condition per word or "quoted phrase" of `query` (all must hold)."""
-    return [text_condition(term) for term in _words(query)]
+    """The conditions of a `query` (all must hold), read as MongoDB's `$text` reads a search:
+    any of its plain words, every `"quoted phrase"`, none of its `-words`."""
+    words: list[str] = []
+    out: list[Document] = []
+    for term, quoted in _words(query):
+        if quoted and any(char.isspace() for char in term):
+            out.append(text_condition(term))
+        elif not quoted and term.startswith("-") and len(term) > 1:
+            out.append({"$nor": [text_condition(term[1:])]})
+        else:
+            words.append(term)
+    return ([any_word(words)] if words else []) + out
 
 
-def _words(query: str) -> list[str]:
-    terms = [m.group(1) if m.group(1) is not None else m.group(2) for m in _WORD.finditer(query)]
-    terms = [term.strip() for term in terms if term and term.strip()]
+def _words(query: str) -> list[tuple[str, bool]]:
+    """The words and quoted phrases (trimmed) of `query`, each with whether it was quoted."""
+    terms = [
+        (m.group(1).strip(), True) if m.group(1) is not None else (m.group(2), False)
+        for m in _WORD.finditer(query)
+    ]
+    terms = [(term, quoted) for term, quoted in terms if term]
     if len(terms) > MAX_TERMS:
         raise invalid("query", f"Search may have at most {MAX_TERMS} terms")
     return terms

@@ -175,7 +175,7 @@ class UploadService:
             meta["files"] = stored_files
         html = fields.html
         if html:
-            html, images = extract_data_images(html)
+            html, images = extract_data_images(html, first=len(attachments) + 1)
             attachments += images
         sender = fields.from_ or Mailbox(str(user.get("name") or ""), str(user.get("address", "")))
         draft = Draft(
