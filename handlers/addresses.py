@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from wildpy import errors
 from wildpy.services.account_inputs import (
@@ -26,6 +26,7 @@ from .address_views import (
 )
 from .auth import permit, permit_listing
 from .context import runtime
+from .message_params import DATE_OR_FALSE_STRICT_SCHEMA, parse_date
 from .openapi import documented
 from .responses import ok, page_answer
 from .validation import Bool, ObjectIdStr, PageParams, Params, read_params
@@ -35,22 +36,20 @@ routes = web.RouteTableDef()
 # refuses "{" and "}", which are legal in a local part (RFC 5322 atext)
 
 Metadata = dict[str, Any] | str | None
-_DATETIME = TypeAdapter(datetime)
 
 
 def _optional_date(value: object) -> object:
     if value is None or value is False or value == "":
         return False if value == "" else value
-    if isinstance(value, bool):
-        raise ValueError("must be a valid date")
-    try:
-        return _DATETIME.validate_python(value)
-    except ValidationError:
-        raise ValueError("must be a valid date") from None
+    return parse_date(value)  # epoch milliseconds, as Joi.date(): `0` is 1970, not "clear"
 
 
 #: a date, or false / "" to clear it (WildDuck: Joi.date().empty('').allow(false))
-OptionalDate = Annotated[datetime | Literal[False] | None, BeforeValidator(_optional_date)]
+OptionalDate = Annotated[
+    datetime | Literal[False] | None,
+    BeforeValidator(_optional_date),
+    WithJsonSchema(DATE_OR_FALSE_STRICT_SCHEMA),
+]
 #: the daily forward limit; MongoDB stores at most a 64-bit integer
 Forwards = Field(None, ge=0, le=2**53)
 
@@ -87,7 +86,11 @@ class UpdateUserAddress(AddressFields):
     main: Bool = None
 
 
-class Autoreply(Params):
+class Autoreply(BaseModel):
+    """The nested autoreply object: its own keys only (`sess`/`ip` belong to the request)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     status: Bool = None
     start: OptionalDate = None
     end: OptionalDate = None

@@ -15,7 +15,7 @@ from wildpy import errors
 
 from .auth import permit
 from .context import runtime
-from .message_params import Date, IncludeHeaders, Order
+from .message_params import IncludeHeaders, Order, RequiredDate
 from .message_views import listing_item, parse_include_headers
 from .openapi import documented
 from .responses import ok, page_answer
@@ -38,8 +38,8 @@ class RestoreMessage(Params):
 
 class RestoreRange(Params):
     user: ObjectIdStr
-    start: Date
-    end: Date
+    start: RequiredDate
+    end: RequiredDate
 
 
 @routes.get("/users/{user}/archived/messages")

@@ -10,7 +10,7 @@ import re
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from wildpy import errors
 from wildpy.errors import InputValidationError
@@ -21,7 +21,7 @@ from .context import runtime
 from .mailbox_views import mailbox_view
 from .openapi import documented
 from .responses import ok
-from .validation import Bool, ObjectIdStr, Params, read_params
+from .validation import OBJECT_ID_SCHEMA, Bool, ObjectIdStr, Params, read_params
 
 routes = web.RouteTableDef()
 
@@ -42,7 +42,11 @@ def _id_or_resolve(value: object) -> object:
 #: WildDuck's `Joi.number().empty('').min(0)`: an empty string means "not given"
 Retention = Annotated[Annotated[int, Field(ge=0, le=2**53)] | None, BeforeValidator(_blank_is_none)]
 MailboxPath = Annotated[str, Field(min_length=1, max_length=MAX_PATH_LENGTH)]
-MailboxOrResolve = Annotated[str, BeforeValidator(_id_or_resolve)]
+MailboxOrResolve = Annotated[
+    str,
+    BeforeValidator(_id_or_resolve),
+    WithJsonSchema({"anyOf": [OBJECT_ID_SCHEMA, {"type": "string", "const": "resolve"}]}),
+]
 
 
 class UserPath(Params):

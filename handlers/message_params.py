@@ -6,7 +6,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from wildpy.addressing import normalize_address
@@ -23,21 +31,40 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _date(value: object) -> object:
-    """Joi.date(): an ISO string or epoch milliseconds; "" means not given."""
-    if value is None or value == "":
-        return None
+#: the first millisecond of year 1 and the last of year 9999: a datetime holds nothing beyond
+MIN_EPOCH_MS = -62135596800000
+MAX_EPOCH_MS = 253402300799999
+#: 14 digits stay below MAX_EPOCH_MS, so the documented pattern promises no date it refuses
+_DIGITS = re.compile(r"^[0-9]{1,14}$")
+
+
+def parse_date(value: object) -> datetime:
+    """Joi.date(): an ISO 8601 string, or epoch milliseconds as a number or a string of digits.
+
+    Numbers are always milliseconds, as in JavaScript (pydantic alone would read small ones as
+    seconds), and `0` is 1970-01-01, a date like any other; negative ones are before 1970.
+    Out of a datetime's range (years 1 to 9999) is refused.
+    """
     if isinstance(value, bool):
         raise ValueError("must be a valid date")
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        try:
-            return datetime.fromtimestamp(float(value) / 1000, tz=UTC)
-        except (OverflowError, OSError, ValueError):  # past year 9999, or not a number (NaN)
-            raise ValueError("must be a valid date") from None
+    if isinstance(value, str) and value.isdigit() and not _DIGITS.match(value):
+        raise ValueError("must be a valid date")  # past year 9999, whatever pydantic would say
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _DIGITS.match(value)):
+        number = float(value)
+        if not MIN_EPOCH_MS <= number <= MAX_EPOCH_MS:  # NaN fails both comparisons
+            raise ValueError("must be a valid date")
+        return datetime.fromtimestamp(number / 1000, tz=UTC)
     try:
         return _utc(_DATETIME.validate_python(value))
     except PydanticValidationError:
         raise ValueError("must be a valid date") from None
+
+
+def _date(value: object) -> object:
+    """Joi.date(): "" (or null) means not given."""
+    if value is None or value == "":
+        return None
+    return parse_date(value)
 
 
 def _date_or_false(value: object) -> object:
@@ -46,10 +73,35 @@ def _date_or_false(value: object) -> object:
     return _date(value)
 
 
+#: what the document promises for a date; each alternative is one that `parse_date` accepts
+_DATE_FORMS: list[dict[str, Any]] = [
+    {"type": "string", "format": "date-time"},
+    {"type": "number", "minimum": MIN_EPOCH_MS, "maximum": MAX_EPOCH_MS},
+    {"type": "string", "pattern": _DIGITS.pattern},
+]
+_NOT_GIVEN: list[dict[str, Any]] = [{"type": "string", "const": ""}, {"type": "null"}]
+_FALSE: list[dict[str, Any]] = [
+    {"type": "boolean", "const": False},
+    {"type": "string", "pattern": "^[fF][aA][lL][sS][eE]$"},
+]
+DATE_SCHEMA: dict[str, Any] = {"anyOf": [*_DATE_FORMS, *_NOT_GIVEN]}
+DATE_OR_FALSE_SCHEMA: dict[str, Any] = {"anyOf": [*_DATE_FORMS, *_FALSE, *_NOT_GIVEN]}
+#: Joi.date().allow(false): the boolean only, not the string "false"
+DATE_OR_FALSE_STRICT_SCHEMA: dict[str, Any] = {"anyOf": [*_DATE_FORMS, _FALSE[0], *_NOT_GIVEN]}
+
 #: a date (ISO 8601 or epoch milliseconds), in UTC
-Date = Annotated[datetime | None, BeforeValidator(_date)]
-#: a date, or false to clear it (`expires`)
-DateOrFalse = Annotated[datetime | Literal[False] | None, BeforeValidator(_date_or_false)]
+Date = Annotated[datetime | None, BeforeValidator(_date), WithJsonSchema(DATE_SCHEMA)]
+#: a date the route requires: null and "" pass here and are refused by the route after its
+#: permission check (so the order of errors stays as it was), hence not documented as accepted
+RequiredDate = Annotated[
+    datetime | None, BeforeValidator(_date), WithJsonSchema({"anyOf": _DATE_FORMS})
+]
+#: a date, or false to clear it (`expires`, `validAfter`, `deleteAfter`)
+DateOrFalse = Annotated[
+    datetime | Literal[False] | None,
+    BeforeValidator(_date_or_false),
+    WithJsonSchema(DATE_OR_FALSE_SCHEMA),
+]
 
 
 def _include_headers(value: object) -> object:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from wildpy import errors
 from wildpy.addressing import validate_username
@@ -15,6 +15,7 @@ from wildpy.services.account_inputs import NewUser, UserChanges
 
 from .auth import permit, permit_listing
 from .context import auth, runtime
+from .message_params import DateOrFalse
 from .openapi import documented
 from .responses import ok, page_answer
 from .user_views import (
@@ -56,10 +57,32 @@ def _not_yet(feature: str) -> Any:
     return BeforeValidator(refuse)
 
 
+#: only the values that ask for nothing are accepted, so only they are documented
+_NOTHING = WithJsonSchema(
+    {"anyOf": [{"type": "null"}, {"type": "string", "const": ""}, {"type": "array", "maxItems": 0}]}
+)
 #: WildDuck's outbound relay of a user, and its S/MIME encryption of stored mail
-MtaRelay = Annotated[str | None, _not_yet("no outbound MTA relay per user")]
-SmimeCerts = Annotated[list[str] | None, _not_yet("no S/MIME encryption of stored mail")]
-SmimeOption = Annotated[str | None, _not_yet("no S/MIME encryption of stored mail")]
+MtaRelay = Annotated[str | None, _not_yet("no outbound MTA relay per user"), _NOTHING]
+SmimeCerts = Annotated[list[str] | None, _not_yet("no S/MIME encryption of stored mail"), _NOTHING]
+SmimeOption = Annotated[str | None, _not_yet("no S/MIME encryption of stored mail"), _NOTHING]
+#: a flag's value is pydantic's lax bool (0/1, "yes", "off", "t"...), documented as such
+_LAX_BOOL = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"type": "integer", "enum": [0, 1]},
+        {
+            "type": "string",
+            "pattern": "^(?:[01]|[tT]|[fF]|[yY]|[nN]|[yY][eE][sS]|[nN][oO]"
+            "|[oO][nN]|[oO][fF][fF]|[tT][rR][uU][eE]|[fF][aA][lL][sS][eE])$",
+        },
+    ]
+}
+FeatureFlags = Annotated[
+    dict[str, bool] | None,
+    WithJsonSchema(
+        {"anyOf": [{"type": "object", "additionalProperties": _LAX_BOOL}, {"type": "null"}]}
+    ),
+]
 
 
 class UserFields(Params):
@@ -92,7 +115,7 @@ class UserFields(Params):
     pubKey: Annotated[str, Field(max_length=65536), AfterValidator(_public_key)] | None = None
     encryptMessages: Bool = None
     encryptForwarded: Bool = None
-    featureFlags: dict[str, bool] | None = None
+    featureFlags: FeatureFlags = None
     disabled: Bool = None
     suspended: Bool = None
     #: a flag for the client (WildDuck's): the user is asked to turn a second factor on; it does
@@ -160,7 +183,7 @@ class ResolveUser(Params):
 
 class DeleteUser(Params):
     user: ObjectIdStr
-    deleteAfter: datetime | Literal[False, ""] | None = None
+    deleteAfter: DateOrFalse = None
 
 
 class Logout(Params):
@@ -170,7 +193,7 @@ class Logout(Params):
 
 class ResetPassword(Params):
     user: ObjectIdStr
-    validAfter: datetime | Literal[False, ""] | None = None
+    validAfter: DateOrFalse = None
 
 
 def _fields(params: Params, *exclude: str) -> dict[str, Any]:

@@ -14,7 +14,14 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from wildpy.errors import InputValidationError, InvalidContent
 from wildpy.fields import parse_bool
@@ -49,9 +56,32 @@ def _bool(value: object) -> object:
         raise ValueError("must be a boolean") from None
 
 
-ObjectIdStr = Annotated[str, BeforeValidator(_object_id)]
+def _any_case(word: str) -> str:
+    """A regex matching `word` in any case (JSON Schema patterns have no case-insensitive flag)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+#: what the documents promise for an id: the lenient validator lowers the case first
+OBJECT_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"}
+#: booleanSchema as documented: null is refused (parse_bool), so it is not offered
+BOOL_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"type": "integer", "enum": [0, 1]},
+        {
+            "type": "string",
+            "pattern": "^(|"
+            + "|".join(_any_case(w) for w in ("y", "true", "yes", "on", "1"))
+            + "|"
+            + "|".join(_any_case(w) for w in ("n", "false", "no", "off", "0"))
+            + ")$",
+        },
+    ]
+}
+
+ObjectIdStr = Annotated[str, BeforeValidator(_object_id), WithJsonSchema(OBJECT_ID_SCHEMA)]
 #: WildDuck's booleanSchema: true/false plus Y/yes/on/1 and N/no/off/0; '' means "not given"
-Bool = Annotated[bool | None, BeforeValidator(_bool)]
+Bool = Annotated[bool | None, BeforeValidator(_bool), WithJsonSchema(BOOL_SCHEMA)]
 
 
 class Params(BaseModel):
