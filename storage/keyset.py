@@ -18,6 +18,7 @@ storage/cursors.py (`[value, id, position | null, inclusive]`), the one codec.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -143,7 +144,12 @@ async def keyset_page(
     an awaitable run side by side with the page's query; nothing here counts."""
     reader = _Reader(collection, query, field, ascending, projection)
     limit = paging.limit
-    bound, backwards = start_of(paging)
+    try:
+        bound, backwards = start_of(paging)
+    except BaseException:
+        if inspect.iscoroutine(total):
+            total.close()  # a bad cursor: the count is never run, and must not warn it was not
+        raise
 
     async def rows_of_page() -> tuple[list[Document], int | None]:
         if bound is None:
