@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from wildpy import errors, passwords
 from wildpy.addressing import lookup_view, username_view
+from wildpy.clock import utcnow
 from wildpy.config import LimitsConfig
 from wildpy.counters import Counters
 from wildpy.errors import LimitState
@@ -116,7 +116,7 @@ class AuthService:
             await self._upgrade_hash(user, password)
         await self._users.update_one(
             {"_id": user["_id"]},
-            {"$set": {"lastLogin": {"time": datetime.now(UTC), "protocol": "API"}}},
+            {"$set": {"lastLogin": {"time": utcnow(), "protocol": "API"}}},
         )
         return Authenticated(
             user, scope, temporary, LimitState(ACCOUNT_FAILURES, ACCOUNT_FAILURES, 0)
@@ -137,7 +137,7 @@ class AuthService:
             return False
         if not await passwords.verify_password_async(password, temp["password"]):
             return False
-        now = datetime.now(UTC)
+        now = utcnow()
         if temp["validAfter"] > now:
             raise errors.TempPasswordNotYetValid()
         return bool(temp["validAfter"] + TEMP_PASSWORD_WINDOW > now)

@@ -9,8 +9,9 @@ so a purge interrupted midway is simply done again by the next round.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
+from wildpy.clock import utcnow
 from wildpy.storage.accounts import AddressRegister, DeletedUsers
 from wildpy.storage.files import StorageFiles
 from wildpy.storage.journal import Journal
@@ -46,7 +47,7 @@ class AccountPurge:
     async def purge_due(self, now: datetime | None = None, batch: int = 20) -> int:
         """Purge up to `batch` accounts whose restore window ended; the number purged."""
         due = await self._deleted.find(
-            {"deleteAfter": {"$lte": now or datetime.now(UTC)}}, {"_id": 1}, limit=batch
+            {"deleteAfter": {"$lte": now or utcnow()}}, {"_id": 1}, limit=batch
         )
         for row in due:
             await self.purge(row["_id"])

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from wildpy import errors
+from wildpy.clock import epoch_ms, utcnow
 from wildpy.mime import ParsedMessage, parse_message, thread_headers
 from wildpy.services.group_commit import GroupCommit, InOrder
 from wildpy.services.limits import allowed
@@ -23,7 +24,7 @@ from wildpy.storage.database import Document, new_id
 from . import segments as seg
 from .documents import Placement, build_document, normalize_flags, search_text
 from .parts import StorePart, StoreParts
-from .records import AddedMessage, epoch_ms, utcnow
+from .records import AddedMessage
 from .threads import ThreadChoice
 from .undo import Step, Undo, gather_undoable
 
