@@ -114,10 +114,7 @@ class AuthService:
             raise errors.InvalidAuthScope()
         if not temporary and passwords.needs_rehash(user["password"]):
             await self._upgrade_hash(user, password)
-        await self._users.update_one(
-            {"_id": user["_id"]},
-            {"$set": {"lastLogin": {"time": utcnow(), "protocol": "API"}}},
-        )
+        await self._users.record_login(user["_id"], utcnow(), "API")
         return Authenticated(
             user, scope, temporary, LimitState(ACCOUNT_FAILURES, ACCOUNT_FAILURES, 0)
         )
@@ -149,9 +146,7 @@ class AuthService:
             log.warning("could not upgrade password hash of user %s", user["_id"])
             return
         # only if nobody changed the password meanwhile
-        await self._users.update_one(
-            {"_id": user["_id"], "password": user["password"]}, {"$set": {"password": upgraded}}
-        )
+        await self._users.replace_password_hash(user["_id"], user["password"], upgraded)
 
     async def issue_token(self, authenticated: Authenticated) -> str:
         user = authenticated.user

@@ -27,6 +27,7 @@ from wildpy.fields import decode_metadata, encode_metadata, normalize_tags
 from wildpy.storage.accounts import AccessTokens, DeletedUsers, Users
 from wildpy.storage.database import AlreadyExists, Document, new_id
 from wildpy.storage.listing import ListingCriteria
+from wildpy.storage.messages import Messages
 from wildpy.storage.pagination import Page, PageRequest
 
 from .account_inputs import NewUser, UserChanges, UserSettings
@@ -110,6 +111,7 @@ class UserService:
         *,
         email_domain: str,
         mailboxes: MailboxService,
+        messages: Messages,
     ) -> None:
         self._users = users
         self._deleted = deleted_users
@@ -118,6 +120,7 @@ class UserService:
         self._counters = counters
         self._email_domain = email_domain
         self._mailboxes = mailboxes
+        self._messages = messages
 
     # ------------------------------------------------------------------------------ reading
 
@@ -391,7 +394,8 @@ class UserService:
         if previous is None:
             raise errors.UserNotFound()
         # through the repository, not the driver: a lost database is a 503 here as everywhere
-        total = await self._users.recount_storage_used(user_id)
+        total = await self._messages.storage_used_by(user_id)
+        await self._users.set_storage_used(user_id, total)
         return {"storage_used": total, "previous_storage_used": previous}
 
     # ------------------------------------------------------------------------------ deleting

@@ -406,11 +406,7 @@ class Adder(StorePart):
         match other documents).
         """
         total = sum(sizes)
-        user = await self._users.find_one_and_update(
-            {"_id": user_id},
-            {"$inc": {"storageUsed": total}},
-            projection={"storageUsed": 1, "quota": 1},
-        )
+        user = await self._users.reserve_storage(user_id, total)
         if user is None:
             return [errors.UserNotFound() for _ in sizes]
         quota = allowed(user, "quota")
@@ -433,4 +429,4 @@ class Adder(StorePart):
 
     async def _adjust_quota(self, user_id: str, delta: int) -> None:
         if delta:
-            await self._users.update_one({"_id": user_id}, {"$inc": {"storageUsed": delta}})
+            await self._users.add_storage_used(user_id, delta)
