@@ -30,3 +30,17 @@ def test_services_write_no_queries() -> None:
         for match in _LITERAL_QUERY.finditer(text)
     ]
     assert found == []
+
+
+def test_handlers_reach_no_storage() -> None:
+    """Handlers call services by intention: no storage import, no projection handed down."""
+    storage = re.compile(r"^\s*(from|import)\s+(wildpy\.)?storage\b", re.MULTILINE)
+    # `{"_id": 1}` is how a projection was handed to `load`; WildDuck bodies hold 0s and 1s too
+    projection = re.compile(r"\{\s*\"_id\"\s*:\s*1\s*\}|projection")
+    found = [
+        f"{name}: {match.group(0)}"
+        for name, text in _sources("handlers").items()
+        for pattern in (storage, projection)
+        for match in pattern.finditer(text)
+    ]
+    assert found == []
