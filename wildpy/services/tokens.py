@@ -17,7 +17,9 @@ from typing import Any
 
 from wildpy.clock import utcnow
 from wildpy.storage.accounts import AccessTokens, Users
-from wildpy.storage.database import Document, is_id
+from wildpy.storage.database import is_id
+
+from .account_records import TokenUser
 
 _TOKEN = re.compile(r"^[0-9a-f]{40}$")
 
@@ -31,8 +33,8 @@ class TokenIdentity:
     role: str
     user: str
     token_hash: str
-    #: the user's document, when the token belongs to a user
-    user_document: Document | None
+    #: the user, when the token belongs to a user
+    token_user: TokenUser | None
 
 
 def hash_token(token: str) -> str:
@@ -104,7 +106,12 @@ class TokenService:
             slid = min(moment + self._ttl, record["lifetimeEnd"])
             if slid - expires > self._slide_granularity:
                 await self._tokens.slide(token_hash, slid)
-        return TokenIdentity(record["role"], record["user"], token_hash, user_document)
+        token_user = None
+        if user_document is not None:
+            token_user = TokenUser(
+                str(user_document["_id"]), bool(user_document.get("disabled")), user_document
+            )
+        return TokenIdentity(record["role"], record["user"], token_hash, token_user)
 
     async def revoke(self, token_hash: str) -> bool:
         return await self._tokens.remove(token_hash) > 0

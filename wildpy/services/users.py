@@ -39,6 +39,7 @@ from .account_records import (
     QuotaRecount,
     Restoration,
     TemporaryPassword,
+    TokenUser,
 )
 from .addresses import AddressService
 from .limits import COUNTER_OF_FIELD, allowed, describe_limits
@@ -137,10 +138,13 @@ class UserService:
         if not await self._users.exists(user_id):
             raise errors.UserNotFound()
 
-    async def get(self, user_id: str, *, known: Document | None = None) -> Account:
-        """The user with its settings and limits. `known` is the caller's own stored user when
+    async def get(self, user_id: str, *, known: TokenUser | None = None) -> Account:
+        """The user with its settings and limits. `known` is the caller's own user when
         authentication already read it (saves a round trip)."""
-        user = known if known is not None and known["_id"] == user_id else await self.load(user_id)
+        # the record is this package's own: reading its stored form here keeps it in services
+        user = known.stored if known is not None and known.id == user_id else None
+        if user is None:
+            user = await self.load(user_id)
         return {
             **_summary(user),
             "language": user.get("language", ""),
