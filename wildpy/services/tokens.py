@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +87,7 @@ class TokenService:
         record = await self._tokens.by_hash(token_hash)
         if record is None:
             return None
-        moment = int(time.time())
+        moment = int(utcnow().timestamp())
         expires = record.get("expires")
         if expires is not None and (expires <= moment or record["lifetimeEnd"] <= moment):
             await self._tokens.remove(token_hash)
@@ -121,4 +120,4 @@ class TokenService:
         await self._tokens.set_auth_version(token_hash, auth_version)
 
     async def purge_expired(self) -> int:
-        return await self._tokens.remove_expired(int(time.time()))
+        return await self._tokens.remove_expired(int(utcnow().timestamp()))
