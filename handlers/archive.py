@@ -82,7 +82,7 @@ async def restore_range(request: web.Request) -> web.Response:
     params = await read_params(request, RestoreRange)
     permit(request, "update", "messages", owner=params.user)
     rt = runtime(request)
-    await rt.users.load(params.user, {"_id": 1})
+    await rt.users.require(params.user)
     start, end = _required(params.start, "start"), _required(params.end, "end")
     report = await rt.message_api.archive.restore_range(params.user, start, end)
     return ok(restored=report.restored, errors=report.failed)

@@ -53,10 +53,10 @@ async def identify(request: web.Request) -> AuthContext:
     identity = await rt.tokens.identify(token)
     if identity is None or not rt.roles.exists(identity.role):
         raise InvalidToken()
-    user_document = identity.user_document
-    if user_document is not None and user_document.get("disabled"):
+    token_user = identity.token_user
+    if token_user is not None and token_user.disabled:
         raise UserDisabled()
-    return AuthContext(identity.role, identity.user, identity.token_hash, user_document)
+    return AuthContext(identity.role, identity.user, identity.token_hash, token_user)
 
 
 def permit(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import Field
 
 from wildpy import errors
 from wildpy.errors import InputValidationError, MissingPrivileges
+from wildpy.services.auth import Login, LoginOutcome
 from wildpy.services.login_limits import client_key
 
 from .auth import permit, permit_listing
@@ -20,6 +21,26 @@ from .validation import Bool, Params, read_params
 routes = web.RouteTableDef()
 
 Scope = Literal["master", "imap", "pop3", "smtp"]
+
+
+def _login_body(login: Login) -> dict[str, Any]:
+    """WildDuck's fields of a (pre)authentication answer, in its order."""
+    return {
+        "id": login.id,
+        "username": login.username,
+        "address": login.address,
+        "scope": login.scope,
+        # WildDuck: the list of second factors when there are any, else false
+        "require2fa": login.require_2fa or False,
+    }
+
+
+def _outcome_body(outcome: LoginOutcome) -> dict[str, Any]:
+    return {
+        **_login_body(outcome),
+        "require2faEnabled": outcome.require_2fa_enabled,
+        "requirePasswordChange": outcome.require_password_change,
+    }
 
 
 class Preauth(Params):
@@ -39,7 +60,7 @@ class Authenticate(Preauth):
 async def preauth(request: web.Request) -> web.Response:
     params = await read_params(request, Preauth)
     permit(request, "create", "authentication")
-    return ok(**await runtime(request).auth.preauth(params.username, params.scope))
+    return ok(**_login_body(await runtime(request).auth.preauth(params.username, params.scope)))
 
 
 @routes.post("/authenticate")
@@ -67,7 +88,7 @@ async def authenticate(request: web.Request) -> web.Response:
     result = await service.authenticate(
         params.username, params.password, params.scope, client_ip=client_ip
     )
-    body = service.response(result)
+    body = _outcome_body(service.outcome(result))
     if params.token:
         body["token"] = await service.issue_token(result)
     return json_response(body, headers=limit_headers(result.limit))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
 from wildpy.config import Config
 from wildpy.runtime import Runtime
+from wildpy.services.account_records import TokenUser
 
 CONFIG = web.AppKey("config", Config)
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -21,12 +21,12 @@ class AuthContext:
     role: str
     user: str
     token_hash: str | None = None
-    #: the caller's user document when a user token was checked against it (saves a round trip)
-    user_document: dict[str, Any] | None = field(default=None, repr=False)
+    #: the caller's user when a user token was checked against it (saves a round trip)
+    token_user: TokenUser | None = field(default=None, repr=False)
 
     @property
     def is_user_token(self) -> bool:
-        return self.user_document is not None
+        return self.token_user is not None
 
 
 AUTH_KEY = web.RequestKey("auth", AuthContext)

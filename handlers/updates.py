@@ -122,7 +122,7 @@ async def updates(request: web.Request) -> web.StreamResponse:
     params = await read_params(request, Updates, body=False)
     permit(request, "read", "users", owner=params.user)
     rt = runtime(request)
-    await rt.users.load(params.user, {"_id": 1})  # 404 before the stream starts
+    await rt.users.require(params.user)  # 404 before the stream starts
     # the starting point is fixed before the client sees the stream open: nothing after it is lost
     changes = await rt.journal.subscribe(
         params.user, after=_resume_point(request, params), counters=True

@@ -250,7 +250,7 @@ async def resolve_user(request: web.Request) -> web.Response:
 async def get_user(request: web.Request) -> web.Response:
     params = await read_params(request, UserPath, body=False)
     permission = permit(request, "read", "users", owner=params.user)
-    user = await runtime(request).users.get(params.user, known=auth(request).user_document)
+    user = await runtime(request).users.get(params.user, known=auth(request).token_user)
     return ok(**permission.filter(user_body(user)))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
 from pymongo import ReturnDocument
 
@@ -87,21 +88,43 @@ class Users(Collection):
         )
         return result.matched_count > 0
 
-    async def recount_storage_used(self, user_id: str) -> int:
-        """Sum the sizes of the user's messages and store that as its `storageUsed`.
+    async def set_storage_used(self, user_id: str, total: int) -> bool:
+        """Store `total` as the user's `storageUsed` (a recount); False when there is no user."""
+        result = await self.collection.update_one(
+            {"_id": user_id}, {"$set": {"storageUsed": total}}
+        )
+        return result.matched_count > 0
 
-        This reads the messages collection: the sum belongs on `storage.messages.Messages`,
-        which another part of the work owned when this was written; it moves there later.
+    async def add_storage_used(self, user_id: str, delta: int) -> bool:
+        """Add `delta` bytes (negative: release) to the user's `storageUsed` atomically."""
+        result = await self.collection.update_one(
+            {"_id": user_id}, {"$inc": {"storageUsed": delta}}
+        )
+        return result.matched_count > 0
+
+    async def reserve_storage(self, user_id: str, size: int) -> Document | None:
+        """Add `size` bytes to `storageUsed` and return the user's `storageUsed` (including
+        them) and `quota` as they are after that, in one round trip; None when there is no user.
         """
-        pipeline: list[Document] = [
-            {"$match": {"user": user_id}},
-            {"$group": {"_id": None, "s": {"$sum": "$size"}}},
-        ]
-        total = 0
-        async for row in await self.db.mail["messages"].aggregate(pipeline):
-            total = int(row.get("s") or 0)
-        await self.collection.update_one({"_id": user_id}, {"$set": {"storageUsed": total}})
-        return total
+        return await self.find_one_and_update(
+            {"_id": user_id},
+            {"$inc": {"storageUsed": size}},
+            projection={"storageUsed": 1, "quota": 1},
+        )
+
+    async def record_login(self, user_id: str, when: datetime, protocol: str) -> None:
+        """Remember the user's last successful login (`lastLogin`)."""
+        await self.collection.update_one(
+            {"_id": user_id}, {"$set": {"lastLogin": {"time": when, "protocol": protocol}}}
+        )
+
+    async def replace_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        """Store `new_hash` only if the password hash still is `old_hash` (nobody changed the
+        password meanwhile); whether it was replaced."""
+        result = await self.collection.update_one(
+            {"_id": user_id, "password": old_hash}, {"$set": {"password": new_hash}}
+        )
+        return result.matched_count > 0
 
     async def ids_after(self, last_id: str, limit: int) -> list[str]:
         """Up to `limit` user ids after `last_id` in id order ('' from the start): a bounded walk
@@ -130,6 +153,11 @@ class DeletedUsers(Collection):
 
     async def by_id(self, user_id: str) -> Document | None:
         return await self.collection.find_one({"_id": user_id})
+
+    async def ids_due(self, now: datetime, limit: int) -> list[str]:
+        """Up to `limit` ids of the deleted users whose restore window ended by `now`."""
+        rows = await self.find({"deleteAfter": {"$lte": now}}, {"_id": 1}, limit=limit)
+        return [str(row["_id"]) for row in rows]
 
     async def park(self, user_id: str, record: Document) -> None:
         """Keep `record` (the user without its `_id`) as the deleted user `user_id`."""
@@ -270,6 +298,9 @@ class AddressRegister(Collection):
         Index([("user", 1), ("addrview", 1)], unique=True),
         Index([("user", 1), ("updated", -1)]),
     ]
+
+    async def drop_of_user(self, user_id: str) -> int:
+        return await self.delete_many({"user": user_id})
 
     async def search(self, user_id: str, text: str, limit: int) -> list[Document]:
         """The user's correspondents whose address starts with `text` or whose name contains

@@ -16,13 +16,13 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.errors import OperationFailure
 
+from wildpy.clock import epoch_ms, utcnow
 from wildpy.errors import StoreError
 
 from .collection import Collection
@@ -151,13 +151,13 @@ class AttachmentStore:
                 return Acquired(digest, str(doc["file"]), uploaded=False)
             if doc is None:
                 token, file_id = new_id(), new_id()
-                now = datetime.now(UTC)
+                now = utcnow()
                 fields: Document = {
                     "size": len(data),
                     "file": file_id,
                     "ready": False,
                     "owner": token,
-                    "lease": _epoch_ms(),
+                    "lease": epoch_ms(),
                     "created": now,
                 }
                 created = await self.refs.count_or_create(digest, fields)
@@ -181,12 +181,12 @@ class AttachmentStore:
             if doc.get("ready"):
                 return Acquired(digest, str(doc["file"]), uploaded=False)
             lease = doc.get("lease")
-            stale = isinstance(lease, int) and _epoch_ms() - lease > self.LEASE_MS
+            stale = isinstance(lease, int) and epoch_ms() - lease > self.LEASE_MS
             if not doc.get("owner") or stale:
                 token, file_id = new_id(), new_id()
                 taken = await self.refs.update_one(
                     {"_id": digest, "ready": False, "owner": doc.get("owner", "")},
-                    {"$set": {"owner": token, "file": file_id, "lease": _epoch_ms()}},
+                    {"$set": {"owner": token, "file": file_id, "lease": epoch_ms()}},
                 )
                 if taken and await self._upload(digest, data, token, file_id):
                     return Acquired(digest, file_id, uploaded=True)
@@ -237,10 +237,6 @@ class AttachmentStore:
 
     async def read(self, file_id: str) -> bytes:
         return await self.bucket.download(file_id)
-
-
-def _epoch_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def _quietly(call: Any) -> None:

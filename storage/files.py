@@ -162,6 +162,10 @@ class StorageFiles(Collection):
             # the embedded server answers a missing file with OperationFailure, not NoFile
             log.warning("could not delete GridFS file %s/%s: %s", self.bucket_name, file_id, exc)
 
+    async def ids_of_user(self, user: str) -> list[str]:
+        """The ids of all of `user`'s files (account purge)."""
+        return [str(row["_id"]) for row in await self.find({"user": user}, {"_id": 1})]
+
     async def file_of_user(self, user: str, file_id: str) -> Document | None:
         """The metadata of `user`'s file `file_id`; None when the user has no such file."""
         return await self.collection.find_one({"_id": file_id, "user": user})

@@ -73,5 +73,8 @@ class Journal(Collection):
         )
         return rows[0] if rows else None
 
+    async def drop_of_user(self, user: str) -> int:
+        return await self.delete_many({"user": user})
+
     async def purge_before(self, when: datetime) -> int:
         return await self.delete_many({"created": {"$lt": when}})

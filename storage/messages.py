@@ -152,6 +152,17 @@ class Messages(Collection):
             {"mailbox": mailbox_id, "user": user_id}, projection, sort=[("uid", 1)], limit=limit
         )
 
+    async def storage_used_by(self, user_id: str) -> int:
+        """The sum of the sizes of the user's messages (what its `storageUsed` should be)."""
+        pipeline: list[Document] = [
+            {"$match": {"user": user_id}},
+            {"$group": {"_id": None, "s": {"$sum": "$size"}}},
+        ]
+        total = 0
+        async for row in await self.collection.aggregate(pipeline):
+            total = int(row.get("s") or 0)
+        return total
+
     async def in_thread(self, thread: str) -> int:
         """How many messages the thread has (ids counted: see the module docstring)."""
         return await self.count({"thread": thread})

@@ -21,6 +21,8 @@ from passlib.hash import sha512_crypt
 
 from wildpy.app import create_app
 from wildpy.runtime import Runtime, open_runtime
+from wildpy.services.account_records import TokenUser
+from wildpy.services.auth import Login, LoginOutcome
 
 PASSWORD = "correct horse battery 42"
 TOKEN_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -78,6 +80,27 @@ async def test_authenticate_response_shape(api: Api) -> None:
     for scope in ("imap", "pop3", "smtp"):
         status, other = await login(api, username, scope=scope, protocol="IMAP")
         assert (status, other.get("scope")) == (200, scope)
+
+
+async def test_login_is_a_typed_record_for_every_door(api: Api, runtime: Runtime) -> None:
+    """The service says who logged in as records; WildDuck's JSON is the REST handler's."""
+    user_id, username = await create(api)
+    address = f"{username}@example.com"
+    assert await runtime.auth.preauth(username, "master") == Login(
+        id=user_id, username=username, address=address, scope="master", require_2fa=[]
+    )
+    result = await runtime.auth.authenticate(username, PASSWORD, "imap")
+    assert runtime.auth.outcome(result) == LoginOutcome(
+        id=user_id,
+        username=username,
+        address=address,
+        scope="imap",
+        require_2fa=[],
+        require_2fa_enabled=False,
+        require_password_change=False,
+    )
+    identity = await runtime.tokens.identify(await user_token(api, username))
+    assert identity is not None and identity.token_user == TokenUser(user_id, False, {})
 
 
 async def test_preauth(api: Api) -> None:

@@ -14,3 +14,9 @@ def utcnow() -> datetime:
     """Now, timezone-aware in UTC, truncated to the millisecond (as BSON stores it)."""
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+
+
+def epoch_ms(when: datetime | None = None) -> int:
+    """`when` (default: now) as epoch milliseconds, the unit of WildDuck's expiry times (`rdate`),
+    thread subject-key ages and attachment upload leases."""
+    return int((when or utcnow()).timestamp() * 1000)

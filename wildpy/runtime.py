@@ -151,6 +151,7 @@ def build_runtime(config: Config, database: Database, counters: Counters, roles:
         counters,
         email_domain=config.email_domain or default_email_domain(),
         mailboxes=mailboxes,
+        messages=repos.messages,
     )
     tokens = TokenService(
         repos.tokens, repos.users, ttl=config.api.token_ttl, lifetime=config.api.token_lifetime

@@ -2,12 +2,13 @@
 
 The names are wildpy's own (snake_case), not WildDuck's JSON fields: `handlers/` renders these as
 WildDuck answers, SMTP reads `Resolution`, the CLI prints them. The account views are TypedDicts
-(plain dicts at run time, so a caller may print them as JSON); `Resolution` is a dataclass.
+(plain dicts at run time, so a caller may print them as JSON); `Resolution` and `TokenUser`
+are dataclasses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
@@ -189,6 +190,20 @@ class DomainAliasSummary(TypedDict):
 #: - "alias_wildcard": such a wildcard at the domain the recipient's domain is an alias of;
 #: - "any_domain": a `local@*` address, the local part at any domain.
 MatchReason = Literal["id", "exact", "domain_alias", "wildcard", "alias_wildcard", "any_domain"]
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """The user a token belongs to, as read when the token was checked.
+
+    A door reads `id` and `disabled`; it hands the record back to `UserService.get` to describe
+    the caller's own account without reading it again (the stored form stays inside services).
+    """
+
+    id: str
+    disabled: bool
+    #: the stored user, for `UserService` only
+    stored: dict[str, Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from wildpy import errors, passwords
 from wildpy.addressing import lookup_view, username_view
+from wildpy.clock import utcnow
 from wildpy.config import LimitsConfig
 from wildpy.counters import Counters
 from wildpy.errors import LimitState
@@ -50,6 +49,28 @@ def _account_key(user: Document) -> str:
 
 
 @dataclass(frozen=True)
+class Login:
+    """Who may log in with a scope (POST /preauth), or just did (POST /authenticate)."""
+
+    id: str
+    username: str
+    address: str
+    scope: str
+    #: the second factors to pass next (enabled2fa), for the master scope only; else empty
+    require_2fa: list[str]
+
+
+@dataclass(frozen=True)
+class LoginOutcome(Login):
+    """A successful password login."""
+
+    #: WildDuck's client hint: the account wants a second factor enabled (the login stands)
+    require_2fa_enabled: bool
+    #: the temporary password was used: the client should make the user set a new one
+    require_password_change: bool
+
+
+@dataclass(frozen=True)
 class Authenticated:
     user: Document
     scope: str
@@ -79,7 +100,7 @@ class AuthService:
             return None
         return await self._users.get(user_id)
 
-    async def preauth(self, username: str, scope: str) -> dict[str, Any]:
+    async def preauth(self, username: str, scope: str) -> Login:
         user = await self._find(username)
         if user is None or user.get("disabled") or user.get("suspended"):
             raise errors.AuthFailed()
@@ -114,10 +135,7 @@ class AuthService:
             raise errors.InvalidAuthScope()
         if not temporary and passwords.needs_rehash(user["password"]):
             await self._upgrade_hash(user, password)
-        await self._users.update_one(
-            {"_id": user["_id"]},
-            {"$set": {"lastLogin": {"time": datetime.now(UTC), "protocol": "API"}}},
-        )
+        await self._users.record_login(user["_id"], utcnow(), "API")
         return Authenticated(
             user, scope, temporary, LimitState(ACCOUNT_FAILURES, ACCOUNT_FAILURES, 0)
         )
@@ -137,7 +155,7 @@ class AuthService:
             return False
         if not await passwords.verify_password_async(password, temp["password"]):
             return False
-        now = datetime.now(UTC)
+        now = utcnow()
         if temp["validAfter"] > now:
             raise errors.TempPasswordNotYetValid()
         return bool(temp["validAfter"] + TEMP_PASSWORD_WINDOW > now)
@@ -149,28 +167,29 @@ class AuthService:
             log.warning("could not upgrade password hash of user %s", user["_id"])
             return
         # only if nobody changed the password meanwhile
-        await self._users.update_one(
-            {"_id": user["_id"], "password": user["password"]}, {"$set": {"password": upgraded}}
-        )
+        await self._users.replace_password_hash(user["_id"], user["password"], upgraded)
 
     async def issue_token(self, authenticated: Authenticated) -> str:
         user = authenticated.user
         return await self._tokens.create_user_token(user["_id"], int(user.get("authVersion", 1)))
 
     @staticmethod
-    def _describe(user: Document, scope: str) -> dict[str, Any]:
+    def _describe(user: Document, scope: str) -> Login:
         enabled = user.get("enabled2fa") or []
-        return {
-            "id": user["_id"],
-            "username": user["username"],
-            "address": user.get("address", ""),
-            "scope": scope,
-            "require2fa": list(enabled) if enabled and scope == "master" else False,
-        }
+        return Login(
+            id=user["_id"],
+            username=user["username"],
+            address=user.get("address", ""),
+            scope=scope,
+            require_2fa=list(enabled) if scope == "master" else [],
+        )
 
-    def response(self, authenticated: Authenticated) -> dict[str, Any]:
-        body = self._describe(authenticated.user, authenticated.scope)
-        # a flag for the client only, as in WildDuck: the login succeeds either way
-        body["require2faEnabled"] = bool(authenticated.user.get("require2faEnabled"))
-        body["requirePasswordChange"] = authenticated.require_password_change
-        return body
+    def outcome(self, authenticated: Authenticated) -> LoginOutcome:
+        """What the caller of a successful login is told."""
+        login = self._describe(authenticated.user, authenticated.scope)
+        return LoginOutcome(
+            **vars(login),
+            # a flag for the client only, as in WildDuck: the login succeeds either way
+            require_2fa_enabled=bool(authenticated.user.get("require2faEnabled")),
+            require_password_change=authenticated.require_password_change,
+        )

@@ -32,11 +32,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 
+from wildpy.clock import utcnow
 from wildpy.storage.database import Document, new_id
 from wildpy.storage.journal import JOURNAL_TTL_SECONDS, Journal
 from wildpy.storage.mailboxes import Mailboxes
@@ -63,12 +64,6 @@ class Position:
     @classmethod
     def of(cls, event: Document) -> Position:
         return cls(event["created"], str(event["_id"]))
-
-
-def _now() -> datetime:
-    # BSON dates hold milliseconds; truncating here keeps what we return equal to what is stored
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class JournalService:
@@ -137,7 +132,7 @@ class JournalService:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             done.set_result(None)
             return [], done
-        created = _now()
+        created = utcnow()
         documents = [
             {
                 "_id": new_id(),
@@ -255,7 +250,7 @@ class JournalService:
 
     async def counters_of(self, user: str, mailbox_ids: set[str], at: str) -> list[ChangeEvent]:
         """`CountersChanged` for each mailbox named, as of the event `at`."""
-        now = _now()
+        now = utcnow()
         return [
             CountersChanged(id=at, user=user, mailbox=row["mailbox"], created=now, **_totals(row))
             for row in await self._mailboxes.counts(user, mailbox_ids)
@@ -293,7 +288,7 @@ class JournalService:
 
     async def purge_expired(self) -> int:
         """Drop events older than the journal's TTL (the janitor calls this)."""
-        return await self._journal.purge_before(_now() - timedelta(seconds=JOURNAL_TTL_SECONDS))
+        return await self._journal.purge_before(utcnow() - timedelta(seconds=JOURNAL_TTL_SECONDS))
 
     async def close(self) -> None:
         """Stop listening for other processes' notes (the runtime calls this last)."""

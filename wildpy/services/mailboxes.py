@@ -16,10 +16,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from wildpy import errors
+from wildpy.clock import utcnow
 from wildpy.mailbox_names import JUNK, TRASH, special_use_names
 from wildpy.mailbox_paths import (
     INBOX,
@@ -64,10 +65,6 @@ class MessageStore(Protocol):
         """Remove the mailbox's messages, release their attachments and decrement the owner's
         storageUsed; the number removed. Must be safe to call again (nothing left: 0)."""
         ...
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _document(
@@ -125,7 +122,7 @@ class MailboxService:
         `junk`, `drafts`) when given. Trash and Junk keep messages 30 days at most; the others
         get the account's retention. If the insert fails, whatever it wrote is removed again.
         """
-        created = _now()
+        created = utcnow()
         documents = [_document(user_id, INBOX, retention=retention, created=created)]
         seen = {INBOX}
         for use, name in special_use_names(language, names).items():
@@ -245,7 +242,7 @@ class MailboxService:
             user_id,
             path,
             retention=int(retention if retention else user.get("retention") or 0),
-            created=_now(),
+            created=utcnow(),
             hidden=hidden,
             encryptMessages=encrypt_messages,
         )

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from wildpy.clock import epoch_ms, utcnow
 from wildpy.storage.accounts import Users
 from wildpy.storage.blobs import AttachmentStore, Bucket
 from wildpy.storage.database import Document
@@ -47,8 +48,6 @@ from wildpy.store.records import (
     MovedMessage,
     ReadMessage,
     UidFlags,
-    epoch_ms,
-    utcnow,
 )
 from wildpy.store.releases import Releaser
 from wildpy.store.remove import Remover

@@ -9,8 +9,9 @@ so a purge interrupted midway is simply done again by the next round.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
+from wildpy.clock import utcnow
 from wildpy.storage.accounts import AddressRegister, DeletedUsers
 from wildpy.storage.files import StorageFiles
 from wildpy.storage.journal import Journal
@@ -45,24 +46,20 @@ class AccountPurge:
 
     async def purge_due(self, now: datetime | None = None, batch: int = 20) -> int:
         """Purge up to `batch` accounts whose restore window ended; the number purged."""
-        due = await self._deleted.find(
-            {"deleteAfter": {"$lte": now or datetime.now(UTC)}}, {"_id": 1}, limit=batch
-        )
-        for row in due:
-            await self.purge(row["_id"])
+        due = await self._deleted.ids_due(now or utcnow(), batch)
+        for user_id in due:
+            await self.purge(user_id)
         return len(due)
 
     async def purge(self, user_id: str) -> None:
         await self._messages.delete_user_messages(user_id)
-        for file_id in [
-            row["_id"] for row in await self._files.find({"user": user_id}, {"_id": 1})
-        ]:
+        for file_id in await self._files.ids_of_user(user_id):
             await self._files.remove(file_id, user_id)
         mailbox_ids = [str(row["_id"]) for row in await self._mailboxes.of_user(user_id)]
         await self._tombstones.drop_of_mailboxes(mailbox_ids)
         await self._mailboxes.remove_of_user(user_id)
-        await self._journal.delete_many({"user": user_id})
+        await self._journal.drop_of_user(user_id)
         await self._threads.drop_of_user(user_id)
-        await self._register.delete_many({"user": user_id})
-        await self._deleted.delete_one({"_id": user_id})
+        await self._register.drop_of_user(user_id)
+        await self._deleted.remove(user_id)
         log.info("purged deleted account %s", user_id)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from wildpy.clock import utcnow
 from wildpy.storage.accounts import AccessTokens, Users
-from wildpy.storage.database import Document, is_id
+from wildpy.storage.database import is_id
+
+from .account_records import TokenUser
 
 _TOKEN = re.compile(r"^[0-9a-f]{40}$")
 
@@ -31,8 +32,8 @@ class TokenIdentity:
     role: str
     user: str
     token_hash: str
-    #: the user's document, when the token belongs to a user
-    user_document: Document | None
+    #: the user, when the token belongs to a user
+    token_user: TokenUser | None
 
 
 def hash_token(token: str) -> str:
@@ -86,7 +87,7 @@ class TokenService:
         record = await self._tokens.by_hash(token_hash)
         if record is None:
             return None
-        moment = int(time.time())
+        moment = int(utcnow().timestamp())
         expires = record.get("expires")
         if expires is not None and (expires <= moment or record["lifetimeEnd"] <= moment):
             await self._tokens.remove(token_hash)
@@ -104,7 +105,12 @@ class TokenService:
             slid = min(moment + self._ttl, record["lifetimeEnd"])
             if slid - expires > self._slide_granularity:
                 await self._tokens.slide(token_hash, slid)
-        return TokenIdentity(record["role"], record["user"], token_hash, user_document)
+        token_user = None
+        if user_document is not None:
+            token_user = TokenUser(
+                str(user_document["_id"]), bool(user_document.get("disabled")), user_document
+            )
+        return TokenIdentity(record["role"], record["user"], token_hash, token_user)
 
     async def revoke(self, token_hash: str) -> bool:
         return await self._tokens.remove(token_hash) > 0
@@ -114,4 +120,4 @@ class TokenService:
         await self._tokens.set_auth_version(token_hash, auth_version)
 
     async def purge_expired(self) -> int:
-        return await self._tokens.remove_expired(int(time.time()))
+        return await self._tokens.remove_expired(int(utcnow().timestamp()))

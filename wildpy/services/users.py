@@ -27,6 +27,7 @@ from wildpy.fields import decode_metadata, encode_metadata, normalize_tags
 from wildpy.storage.accounts import AccessTokens, DeletedUsers, Users
 from wildpy.storage.database import AlreadyExists, Document, new_id
 from wildpy.storage.listing import ListingCriteria
+from wildpy.storage.messages import Messages
 from wildpy.storage.pagination import Page, PageRequest
 
 from .account_inputs import NewUser, UserChanges, UserSettings
@@ -38,6 +39,7 @@ from .account_records import (
     QuotaRecount,
     Restoration,
     TemporaryPassword,
+    TokenUser,
 )
 from .addresses import AddressService
 from .limits import COUNTER_OF_FIELD, allowed, describe_limits
@@ -110,6 +112,7 @@ class UserService:
         *,
         email_domain: str,
         mailboxes: MailboxService,
+        messages: Messages,
     ) -> None:
         self._users = users
         self._deleted = deleted_users
@@ -118,6 +121,7 @@ class UserService:
         self._counters = counters
         self._email_domain = email_domain
         self._mailboxes = mailboxes
+        self._messages = messages
 
     # ------------------------------------------------------------------------------ reading
 
@@ -134,10 +138,13 @@ class UserService:
         if not await self._users.exists(user_id):
             raise errors.UserNotFound()
 
-    async def get(self, user_id: str, *, known: Document | None = None) -> Account:
-        """The user with its settings and limits. `known` is the caller's own stored user when
+    async def get(self, user_id: str, *, known: TokenUser | None = None) -> Account:
+        """The user with its settings and limits. `known` is the caller's own user when
         authentication already read it (saves a round trip)."""
-        user = known if known is not None and known["_id"] == user_id else await self.load(user_id)
+        # the record is this package's own: reading its stored form here keeps it in services
+        user = known.stored if known is not None and known.id == user_id else None
+        if user is None:
+            user = await self.load(user_id)
         return {
             **_summary(user),
             "language": user.get("language", ""),
@@ -391,7 +398,8 @@ class UserService:
         if previous is None:
             raise errors.UserNotFound()
         # through the repository, not the driver: a lost database is a 503 here as everywhere
-        total = await self._users.recount_storage_used(user_id)
+        total = await self._messages.storage_used_by(user_id)
+        await self._users.set_storage_used(user_id, total)
         return {"storage_used": total, "previous_storage_used": previous}
 
     # ------------------------------------------------------------------------------ deleting

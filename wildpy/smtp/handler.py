@@ -9,11 +9,11 @@ them all). LMTP answers once per recipient (RFC 2033 4.2), so each copy stands o
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from wildpy.clock import utcnow
 from wildpy.errors import WildpyError
 from wildpy.services.delivery import DeliveryService, Recipient
 from wildpy.services.messages import AddedMessage
@@ -118,7 +118,7 @@ class ReceiveHandler:
             server_name=self._server_name,
             protocol=self._protocol_name(session),
             queue_id=session.id,
-            now=datetime.now(UTC),
+            now=utcnow(),
         )
         try:
             added = await self._delivery.deliver(recipient, headers + content)

@@ -17,12 +17,12 @@ from datetime import datetime
 from typing import Literal, TypeVar
 
 from wildpy import errors
+from wildpy.clock import epoch_ms
 from wildpy.services.mailboxes import MailboxService
 from wildpy.services.messages import MessageService
 from wildpy.storage.database import Document
 from wildpy.storage.messages import Messages
 
-from .records import epoch_ms
 from .search_terms import UidSet
 
 log = logging.getLogger("wildpy.messages.api")

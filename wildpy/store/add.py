@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from wildpy import errors
+from wildpy.clock import epoch_ms, utcnow
 from wildpy.mime import ParsedMessage, parse_message, thread_headers
 from wildpy.services.events import MessageAdded
 from wildpy.services.group_commit import GroupCommit, InOrder
@@ -24,7 +25,7 @@ from wildpy.storage.database import Document, new_id
 from . import segments as seg
 from .documents import Placement, build_document, normalize_flags, search_text
 from .parts import StorePart, StoreParts
-from .records import AddedMessage, epoch_ms, utcnow
+from .records import AddedMessage
 from .threads import ThreadChoice
 from .undo import Step, Undo, gather_undoable
 
@@ -406,11 +407,7 @@ class Adder(StorePart):
         match other documents).
         """
         total = sum(sizes)
-        user = await self._users.find_one_and_update(
-            {"_id": user_id},
-            {"$inc": {"storageUsed": total}},
-            projection={"storageUsed": 1, "quota": 1},
-        )
+        user = await self._users.reserve_storage(user_id, total)
         if user is None:
             return [errors.UserNotFound() for _ in sizes]
         quota = allowed(user, "quota")
@@ -433,4 +430,4 @@ class Adder(StorePart):
 
     async def _adjust_quota(self, user_id: str, delta: int) -> None:
         if delta:
-            await self._users.update_one({"_id": user_id}, {"$inc": {"storageUsed": delta}})
+            await self._users.add_storage_used(user_id, delta)

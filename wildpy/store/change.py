@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from wildpy import errors
+from wildpy.clock import epoch_ms, utcnow
 from wildpy.services.events import FlagsChanged, MessageAdded, MessageMoved
 
 from .documents import flag_fields, normalize_flags
 from .parts import StorePart, StoreParts
 from .read import Reader
-from .records import FlagChange, MovedMessage, epoch_ms, utcnow
+from .records import FlagChange, MovedMessage
 
 
 class Changer(StorePart):

@@ -207,7 +207,3 @@ def _split_type(content_type: str) -> tuple[str, str]:
     if not main or not sub:
         return "application", "octet-stream"
     return main, sub
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from wildpy.clock import epoch_ms, utcnow
+
 from .documents import RELEASE_PROJECTION
 from .parts import StorePart, StoreParts
-from .records import epoch_ms, utcnow
 from .releases import Releaser
 
 

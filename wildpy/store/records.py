@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from .documents import MessageBody
@@ -65,14 +64,3 @@ class ReadMessage:
     #: the stored message with the detail fields (docs/mail-store.md); flags as they are now
     message: dict[str, Any]
     body: MessageBody
-
-
-def epoch_ms(when: datetime) -> int:
-    """Expiry times (`rdate`) are epoch milliseconds, as WildDuck stores them."""
-    return int(when.timestamp() * 1000)
-
-
-def utcnow() -> datetime:
-    # BSON dates hold milliseconds: truncate so that what we return equals what is stored
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)

@@ -126,10 +126,7 @@ class Releaser:
         for row in rows:
             sizes[row["user"]] += int(row.get("size", 0))
         await asyncio.gather(
-            *(
-                self._users.update_one({"_id": user}, {"$inc": {"storageUsed": -size}})
-                for user, size in sizes.items()
-            )
+            *(self._users.add_storage_used(user, -size) for user, size in sizes.items())
         )
 
     async def release_content(self, rows: Sequence[Document]) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from wildpy import errors
+from wildpy.clock import epoch_ms, utcnow
 from wildpy.services.events import MessageExpunged
 from wildpy.storage.database import AlreadyExists
 
 from .documents import RELEASE_PROJECTION
 from .parts import StorePart, StoreParts
 from .read import Reader
-from .records import DeletedMessage, epoch_ms, utcnow
+from .records import DeletedMessage
 from .releases import Releaser
 
 

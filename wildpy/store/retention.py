@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from wildpy.clock import utcnow
 from wildpy.services.messages import MessageService
 
 log = logging.getLogger("wildpy.retention")
@@ -40,7 +41,7 @@ class RetentionJob:
 
     async def run_once(self, now: datetime | None = None) -> RetentionReport:
         """One run: at most `max_rounds` batches of each kind, everything due at `now`."""
-        when = now or datetime.now(UTC)
+        when = now or utcnow()
         expired = await self._rounds(lambda: self._messages.expire_due(when, self.batch))
         purged = await self._rounds(lambda: self._messages.purge_archived(when, self.batch))
         tombstones = await self._messages.drop_tombstones(when)

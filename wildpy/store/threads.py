@@ -26,10 +26,10 @@ import asyncio
 import base64
 import hashlib
 import re
-import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+from wildpy.clock import epoch_ms
 from wildpy.mime import ParsedMessage, ThreadHeaders
 from wildpy.services.group_commit import GroupCommit
 from wildpy.storage.database import Document, new_id
@@ -96,10 +96,6 @@ def _digest(value: str) -> str:
     return base64.b64encode(digest).decode().rstrip("=")
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @dataclass(frozen=True)
 class ThreadChoice:
     """The thread of a new message, and the key documents to record once it is stored."""
@@ -140,10 +136,10 @@ class ThreadService:
                 break
         if thread is None and subject_key and is_reply:
             row = found.get(subject_key)
-            if row is not None and _now_ms() - int(row.get("updated", 0)) <= SUBJECT_WINDOW_MS:
+            if row is not None and epoch_ms() - int(row.get("updated", 0)) <= SUBJECT_WINDOW_MS:
                 thread = str(row["thread"])
         thread = thread or new_id()
-        now = _now_ms()
+        now = epoch_ms()
         new_keys = [
             {"_id": key, "user": user_id, "thread": thread, "subject": subject, "updated": now}
             for key in reference_keys
@@ -173,7 +169,7 @@ class ThreadService:
             return asyncio.ensure_future(self.choose(user_id, parsed))
         reference_keys = [f"{user_id}:r:{digest}" for digest in reference_ids(parsed)]
         subject_key = f"{user_id}:s:{_digest(subject)}" if subject else None
-        thread, now = new_id(), _now_ms()
+        thread, now = new_id(), epoch_ms()
         fields = {"user": user_id, "thread": thread, "subject": subject, "updated": now}
         operations = [key_if_missing(key, fields) for key in reference_keys]
         if subject_key is not None:
@@ -219,7 +215,7 @@ class ThreadService:
         """Point the keys just written for `provisional` at the existing `thread` instead."""
         operations = [repoint_key(key, provisional, thread) for key in created]
         if subject_key is not None:
-            operations.append(point_subject_key(subject_key, user_id, thread, _now_ms()))
+            operations.append(point_subject_key(subject_key, user_id, thread, epoch_ms()))
         await self._threads.write(operations)
 
     async def _upsert_groups(
@@ -246,7 +242,7 @@ class ThreadService:
             for doc in choice.new_keys
         ]
         if choice.subject_key is not None:
-            operations.append(point_subject_key(choice.subject_key, user_id, choice.id, _now_ms()))
+            operations.append(point_subject_key(choice.subject_key, user_id, choice.id, epoch_ms()))
         await self._threads.write(operations)
 
     async def discard(self, choice: ThreadChoice) -> None:

@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from wildpy import errors
+from wildpy.clock import utcnow
 from wildpy.services.files import FileService
 from wildpy.services.messages import MessageService
 from wildpy.storage.accounts import Users
 from wildpy.storage.database import Document
 
-from .compose import Draft, Mailbox, Part, compose, extract_data_images, utcnow
+from .compose import Draft, Mailbox, Part, compose, extract_data_images
 from .records import AddedMessage
 
 #: what the referenced message of a reply or forward is read with (also serves its attachments)
