@@ -12,12 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from serve_process import free_port
 
 
 @contextmanager
@@ -27,7 +22,7 @@ def redis_server(directory: Path) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (.ci/run installs it)")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             binary,

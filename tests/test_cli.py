@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,28 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from serve_process import WILDPY, free_port, serve_env, wait_serving
 
 ROOT = Path(__file__).resolve().parent.parent
-WILDPY = [sys.executable, "-m", "wildpy.cli.main"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WILDPY_")}
-    env.update(
-        WILDPY_STORAGE__DATADIR=str(data_dir),
-        WILDPY_API__PORT=str(port),
-        WILDPY_EMAILDOMAIN="cli.test",
-        # the mail doors on ports of their own choosing: several servers may run at once
-        WILDPY_SMTP__PORT="0",
-        WILDPY_LMTP__PORT="0",
-    )
-    return env
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -63,21 +41,12 @@ def http(port: int, method: str, path: str, token: str, body: Any = None) -> tup
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[dict[str, str], int, subprocess.Popen[str]]]:
-    port = _free_port()
-    env = _env(tmp_path / "data", port)
+    port = free_port()
+    env = serve_env(tmp_path / "data", port)
     process = subprocess.Popen(
         [*WILDPY, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"wildpy serve did not start:\n{output}") from None
-            time.sleep(0.05)
+    wait_serving(process, port)
     try:
         yield env, port, process
     finally:
@@ -129,7 +98,7 @@ def test_new_operator_flow(server: tuple[dict[str, str], int, subprocess.Popen[s
     # a second server on the same data directory is refused with a clear message
     second = subprocess.run(
         [*WILDPY, "serve"],
-        env=dict(env, WILDPY_API__PORT=str(_free_port())),
+        env=dict(env, WILDPY_API__PORT=str(free_port())),
         capture_output=True,
         text=True,
         timeout=60,
@@ -153,7 +122,7 @@ def test_new_operator_flow(server: tuple[dict[str, str], int, subprocess.Popen[s
 
 
 def test_config_check_and_help(tmp_path: Path) -> None:
-    env = _env(tmp_path, _free_port())
+    env = serve_env(tmp_path, free_port())
     good = run(env, "config", "check")
     assert good.returncode == 0
     assert json.loads(good.stdout)["api"]["host"] == "127.0.0.1"
@@ -178,7 +147,7 @@ def test_config_check_and_help(tmp_path: Path) -> None:
 
 
 def test_version_and_mistakes_found_before_any_database(tmp_path: Path) -> None:
-    env = _env(tmp_path / "data", _free_port())
+    env = serve_env(tmp_path / "data", free_port())
     version = run(env, "--version")
     assert version.returncode == 0 and version.stdout.strip() == "wildpy 0.1.0"
 

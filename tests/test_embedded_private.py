@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -22,12 +21,12 @@ from pathlib import Path
 
 import pymongo
 import pytest
+from serve_process import WILDPY, free_port, serve_env, wait_serving
 
 from wildpy.datadir import DataDirError, prepare_data_dir
 from wildpy.storage import embedded
 from wildpy.storage.embedded import DataDirInUse, EmbeddedDatabaseError, EmbeddedMongo
 
-WILDPY = [sys.executable, "-m", "wildpy.cli.main"]
 NOBODY = 65534
 
 Doc = dict[str, object]
@@ -37,20 +36,8 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WILDPY_")}
-    env.update(
-        WILDPY_STORAGE__DATADIR=str(data_dir),
-        WILDPY_API__PORT=str(port),
-        WILDPY_EMAILDOMAIN="private.test",
-    )
-    return env
+    return serve_env(data_dir, port, email_domain="private.test")
 
 
 def _start_serve(env: dict[str, str], *, umask: int = -1) -> subprocess.Popen[str]:
@@ -65,17 +52,7 @@ def _start_serve(env: dict[str, str], *, umask: int = -1) -> subprocess.Popen[st
 
 
 def _wait_serving(process: subprocess.Popen[str], port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                output = process.stdout.read() if process.stdout else ""
-                raise AssertionError(f"wildpy serve did not start:\n{output}") from None
-            time.sleep(0.05)
+    wait_serving(process, port, timeout=timeout)
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
@@ -395,7 +372,7 @@ def test_an_orphan_that_does_not_exit_is_reported(
 
 
 def test_serve_keeps_its_data_dir_private(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
     env = _env(data_dir, port)
     process = _start_serve(env, umask=0)  # the most permissive umask there is
@@ -425,7 +402,7 @@ def test_serve_refuses_a_data_dir_others_can_enter(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     data_dir.chmod(0o755)
-    env = _env(data_dir, _free_port())
+    env = _env(data_dir, free_port())
     for args in (["serve"], ["user", "list"]):
         result = subprocess.run(
             [*WILDPY, *args], env=env, capture_output=True, text=True, timeout=60, check=False
@@ -439,7 +416,7 @@ def test_serve_refuses_a_data_dir_others_can_enter(tmp_path: Path) -> None:
 
 
 def test_serve_restarts_at_once_after_kill_9(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
     env = _env(data_dir, port)
     first = _start_serve(env)

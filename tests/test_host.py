@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession
 from conftest import ROOT_TOKEN, Api, make_config
-from test_cli import WILDPY, _env, _free_port, http
+from serve_process import WILDPY, free_port, serve_env, wait_serving
+from test_cli import http
 
 from wildpy.config import Config
 from wildpy.handlers.server import RestDoor
@@ -128,7 +129,7 @@ async def test_two_doors_start_on_one_loop_and_stop_before_workers(
 def test_serve_only_refuses_an_unknown_service(tmp_path: Path) -> None:
     result = subprocess.run(
         [*WILDPY, "serve", "--only", "api,nosuch"],
-        env=_env(tmp_path / "data", _free_port()),
+        env=serve_env(tmp_path / "data", free_port()),
         capture_output=True,
         text=True,
         timeout=60,
@@ -139,8 +140,8 @@ def test_serve_only_refuses_an_unknown_service(tmp_path: Path) -> None:
 
 @pytest.fixture
 def api_only_server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    port = _free_port()
-    env = _env(tmp_path / "data", port)
+    port = free_port()
+    env = serve_env(tmp_path / "data", port)
     env["WILDPY_API__ACCESSTOKEN"] = ROOT_TOKEN
     process = subprocess.Popen(
         [*WILDPY, "serve", "--only", "api"],
@@ -149,16 +150,7 @@ def api_only_server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"wildpy serve did not start:\n{output}") from None
-            time.sleep(0.05)
+    wait_serving(process, port)
     try:
         yield port, process
     finally:

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import smtplib
-import socket
 import subprocess
 import threading
 import time
@@ -21,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import WILDPY, _env, _free_port, http
+from serve_process import WILDPY, free_port, serve_env, wait_serving
+from test_cli import http
 
 ROOT_TOKEN = "durability-root-token-0123456789abcdef"
 SENDERS = 4
@@ -35,21 +35,14 @@ def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[str]:
         process = subprocess.Popen(
             [*WILDPY, "serve"], env=env, stdout=output, stderr=subprocess.STDOUT, text=True
         )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"wildpy serve did not start:\n{log.read_text()}") from None
-            time.sleep(0.05)
+    wait_serving(process, port, timeout=60, log=log)
+    return process
 
 
 @pytest.fixture
 def server_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], int, int, Path]]:
-    api_port, smtp_port = _free_port(), _free_port()
-    env = _env(tmp_path / "data", api_port)
+    api_port, smtp_port = free_port(), free_port()
+    env = serve_env(tmp_path / "data", api_port)
     env.update(WILDPY_API__ACCESSTOKEN=ROOT_TOKEN, WILDPY_SMTP__PORT=str(smtp_port))
     yield env, api_port, smtp_port, tmp_path / "serve.log"
 
